@@ -1,0 +1,138 @@
+"""The Faust app: the five SPEC topics and one batching agent per input topic.
+
+The agents only move bytes: take a batch within the window, hand it to the pipeline in a worker
+thread (so the consumer keeps heart-beating), publish what comes back, and ack each input only after
+its outputs were acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+
+from llm_shield.streams.config import Settings
+from llm_shield.streams.events import DeadLetter, RawRecord
+from llm_shield.streams.pipeline import Outcome, Pipeline
+
+log = logging.getLogger(__name__)
+
+OutcomeSink = Callable[[Sequence[Outcome]], None]
+
+
+def faust_broker_urls(broker: str) -> list[str]:
+    return [f"kafka://{part.strip()}" for part in broker.split(",") if part.strip()]
+
+
+def create_app(
+    settings: Settings,
+    pipeline: Pipeline,
+    *,
+    on_outcomes: OutcomeSink | None = None,
+    on_ready: Callable[[], Any] | None = None,
+) -> faust.App:
+    """Build the worker app; nothing connects until a ``faust.Worker`` starts it."""
+    app = faust.App(
+        settings.group_id,
+        broker=faust_broker_urls(settings.broker),
+        broker_client_id=settings.kafka.client_id,
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        autodiscover=False,
+        web_enabled=False,
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        topic_disable_leader=True,
+        broker_session_timeout=settings.kafka.session_timeout_seconds,
+        broker_rebalance_timeout=settings.kafka.rebalance_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.kafka.session_timeout_seconds / 3),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    topics = settings.topics
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+
+    prompts, responses = topic(topics.prompts), topic(topics.responses)
+    verdicts, alerts, deadletter = (
+        topic(topics.verdicts),
+        topic(topics.alerts),
+        topic(topics.deadletter),
+    )
+    # One thread: the pipeline is CPU-bound and not re-entrant; both agents queue on it.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-shield-pipeline")
+    batch = settings.batching
+
+    async def publish(outcomes: Sequence[Outcome]) -> None:
+        pending = []
+        for outcome in outcomes:
+            if isinstance(outcome, DeadLetter):
+                pending.append(await deadletter.send(value=outcome.to_json(), force=True))
+                continue
+            body = outcome.to_json()
+            key = outcome.id.encode()
+            pending.append(await verdicts.send(key=key, value=body, force=True))
+            if outcome.is_alert:
+                pending.append(await alerts.send(key=key, value=body, force=True))
+        await asyncio.gather(*pending)
+
+    async def handle(stream: faust.StreamT, default_kind: str) -> None:
+        loop = asyncio.get_running_loop()
+        async for events in stream.noack_take(batch.max_batch_size, within=batch.window_seconds):
+            records = [
+                RawRecord(
+                    value=event.message.value,
+                    source_topic=event.message.topic,
+                    default_kind=default_kind,
+                    partition=event.message.partition,
+                    offset=event.message.offset,
+                )
+                for event in events
+            ]
+            started = time.perf_counter()
+            outcomes = await loop.run_in_executor(executor, pipeline.process, records)
+            await publish(outcomes)
+            for event in events:
+                await stream.ack(event)
+            log.debug(
+                "batch of %d from %s done in %.1f ms",
+                len(records),
+                default_kind,
+                (time.perf_counter() - started) * 1000,
+            )
+            if on_outcomes is not None:
+                on_outcomes(outcomes)
+
+    @app.agent(prompts, name="scan-prompts")
+    async def scan_prompts(stream: faust.StreamT) -> None:
+        await handle(stream, "prompt")
+
+    @app.agent(responses, name="scan-responses")
+    async def scan_responses(stream: faust.StreamT) -> None:
+        await handle(stream, "response")
+
+    if on_ready is not None:
+        ready_once = {"done": False}
+
+        @app.on_rebalance_complete.connect
+        async def _ready(sender: Any, **kwargs: Any) -> None:
+            if not ready_once["done"]:
+                ready_once["done"] = True
+                result = on_ready()
+                if asyncio.iscoroutine(result):
+                    await result
+
+    @app.on_before_shutdown.connect
+    def _stop_executor(sender: Any, **kwargs: Any) -> None:
+        executor.shutdown(wait=True)
+
+    return app

@@ -1,0 +1,308 @@
+"""One typed settings object for the worker and the CLI.
+
+Values are layered: defaults < TOML file (``--config``) < ``LLM_SHIELD_*`` environment < flags.
+Every setting has a dotted name (``scanners.toxicity.threshold``) that is also its TOML path; its
+environment variable is that name upper-cased with ``_`` for dots
+(``LLM_SHIELD_SCANNERS_TOXICITY_THRESHOLD``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_shield.streams.errors import ConfigError
+
+ENV_PREFIX = "LLM_SHIELD_"
+ACTIONS = ("block", "flag", "ignore")
+SCANNER_NAMES = ("prompt_injection", "toxicity", "sentiment")
+
+
+def _default_cache_root() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "llm-shield"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How the worker talks to Kafka; short timeouts keep the first group join fast on Tansu."""
+
+    partitions: int = 6
+    replication_factor: int = 1
+    session_timeout_seconds: float = 10.0
+    rebalance_timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 15.0
+    client_id: str = "llm-shield"
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    prompts: str = "llm-shield.prompts"
+    responses: str = "llm-shield.responses"
+    verdicts: str = "llm-shield.verdicts"
+    alerts: str = "llm-shield.alerts"
+    deadletter: str = "llm-shield.deadletter"
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """Upper bounds of one batch: it is cut when full or when the window closes."""
+
+    max_batch_size: int = 64
+    window_seconds: float = 0.1
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    max_event_bytes: int = 64 * 1024
+    # 0 turns the copy of the raw input in dead-letter records off.
+    deadletter_raw_bytes: int = 4096
+
+
+@dataclass(frozen=True)
+class ScannerSettings:
+    """One scanner: whether it runs, where it flags, and what a flag does to the decision."""
+
+    enabled: bool = True
+    threshold: float = 0.5
+    action: str = "block"
+    mode: str = "heuristic"
+
+
+def _scanner_defaults() -> dict[str, ScannerSettings]:
+    return {
+        "prompt_injection": ScannerSettings(threshold=0.5, action="block"),
+        "toxicity": ScannerSettings(threshold=0.5, action="block"),
+        # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
+        "sentiment": ScannerSettings(threshold=0.6, action="ignore"),
+    }
+
+
+@dataclass(frozen=True)
+class ScannersSettings:
+    prompt_injection: ScannerSettings = field(
+        default_factory=lambda: _scanner_defaults()["prompt_injection"]
+    )
+    toxicity: ScannerSettings = field(default_factory=lambda: _scanner_defaults()["toxicity"])
+    sentiment: ScannerSettings = field(default_factory=lambda: _scanner_defaults()["sentiment"])
+
+    def get(self, name: str) -> ScannerSettings:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str = "127.0.0.1:9092"
+    group_id: str = "llm-shield"
+    log_level: str = "warning"
+    cache_dir: Path = field(default_factory=lambda: _default_cache_root() / "cache")
+    model_home: Path = field(default_factory=lambda: _default_cache_root() / "models")
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    batching: BatchingSettings = field(default_factory=BatchingSettings)
+    input: InputSettings = field(default_factory=InputSettings)
+    scanners: ScannersSettings = field(default_factory=ScannersSettings)
+
+    @property
+    def input_topics(self) -> tuple[str, str]:
+        return (self.topics.prompts, self.topics.responses)
+
+    @property
+    def output_topics(self) -> tuple[str, str, str]:
+        return (self.topics.verdicts, self.topics.alerts, self.topics.deadletter)
+
+
+def setting_names() -> dict[str, type]:
+    """Every dotted setting name with its leaf type; the source of env names and ``--set`` keys."""
+    names: dict[str, type] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            name = f"{prefix}{f.name}"
+            if dataclasses.is_dataclass(hint):
+                walk(hint, name + ".")
+            else:
+                names[name] = hint
+
+    walk(Settings, "")
+    return names
+
+
+def env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.replace(".", "_").upper()
+
+
+def _coerce(name: str, hint: type, value: Any, source: str) -> Any:
+    """Turn a TOML, env or flag value into the setting's type, or say which setting is wrong."""
+    if isinstance(hint, types.UnionType):  # pragma: no cover - no optional settings yet
+        hint = next(h for h in typing.get_args(hint) if h is not type(None))
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected a whole number")
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if hint is Path:
+            return Path(str(value)).expanduser()
+        if hint is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError("expected a string")
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} from {source}: {value!r} is not valid ({exc})") from None
+    raise ConfigError(f"{name}: unsupported setting type {hint}")  # pragma: no cover
+
+
+def _flatten_toml(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten_toml(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file is a directory: {path}") from None
+    except PermissionError:
+        raise ConfigError(f"config file not readable: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _merge(cls: type, current: Any, values: Mapping[str, Any], prefix: str) -> Any:
+    """Rebuild the frozen dataclass ``current`` with the dotted ``values`` that fall under it."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        name = f"{prefix}{f.name}"
+        value = getattr(current, f.name)
+        if dataclasses.is_dataclass(hint):
+            kwargs[f.name] = _merge(hint, value, values, name + ".")
+        else:
+            kwargs[f.name] = values.get(name, value)
+    return cls(**kwargs)
+
+
+def _validate(settings: Settings) -> Settings:
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(bool(settings.broker.strip()), "broker must not be empty (host:port)")
+    for part in settings.broker.split(","):
+        host, _, port = part.strip().rpartition(":")
+        need(
+            bool(host) and port.isdigit() and 0 < int(port) < 65536,
+            f"broker: {part.strip()!r} is not host:port",
+        )
+    need(settings.kafka.partitions >= 1, "kafka.partitions must be at least 1")
+    need(settings.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1")
+    need(settings.kafka.session_timeout_seconds > 0, "kafka.session_timeout_seconds must be > 0")
+    need(
+        settings.kafka.rebalance_timeout_seconds > 0, "kafka.rebalance_timeout_seconds must be > 0"
+    )
+    need(settings.batching.max_batch_size >= 1, "batching.max_batch_size must be at least 1")
+    need(settings.batching.window_seconds > 0, "batching.window_seconds must be > 0")
+    need(settings.input.max_event_bytes >= 64, "input.max_event_bytes must be at least 64")
+    need(settings.input.deadletter_raw_bytes >= 0, "input.deadletter_raw_bytes must be >= 0")
+    topics = dataclasses.asdict(settings.topics)
+    for key, topic in topics.items():
+        need(bool(topic.strip()), f"topics.{key} must not be empty")
+    need(len(set(topics.values())) == len(topics), "topics: every topic needs its own name")
+    for name in SCANNER_NAMES:
+        scanner = settings.scanners.get(name)
+        need(
+            0.0 <= scanner.threshold <= 1.0,
+            f"scanners.{name}.threshold must be between 0 and 1, got {scanner.threshold}",
+        )
+        need(
+            scanner.action in ACTIONS,
+            f"scanners.{name}.action must be one of {', '.join(ACTIONS)}, got {scanner.action!r}",
+        )
+        need(
+            scanner.mode in ("heuristic",),
+            f"scanners.{name}.mode must be 'heuristic' (ML modes arrive with the models), "
+            f"got {scanner.mode!r}",
+        )
+    need(
+        settings.log_level.lower() in ("debug", "info", "warning", "error"),
+        f"log_level must be debug, info, warning or error, got {settings.log_level!r}",
+    )
+    return settings
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Layer defaults, the TOML file, the environment and explicit overrides, then validate.
+
+    ``overrides`` uses dotted names (what flags and ``--set`` produce); ``None`` values mean
+    "flag not given" and are skipped so that they do not mask the environment.
+    """
+    names = setting_names()
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = environ[ENV_PREFIX + "CONFIG"]
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        for name, raw in _flatten_toml(_read_toml(path)).items():
+            if name not in names:
+                raise ConfigError(f"{path}: unknown setting {name!r}")
+            values[name] = _coerce(name, names[name], raw, str(path))
+
+    for name, hint in names.items():
+        var = env_name(name)
+        if var in environ:
+            values[name] = _coerce(name, hint, environ[var], var)
+
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in names:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, names[name], raw, "command line")
+
+    return _validate(_merge(Settings, Settings(), values, ""))
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``--set name=value`` -> (name, value), with a clear error for anything else."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"--set expects name=value, got {text!r}")
+    return name.strip(), value

@@ -1,0 +1,118 @@
+"""Text normalisation shared by the heuristic scanners.
+
+Attackers write "іgnore" with a Cyrillic i, "1gn0re", "i g n o r e" or hide words behind zero-width
+characters; the pattern scanners match on normalised views so that one pattern covers all spellings.
+All functions are linear in the text length.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+_DROP_ZERO_WIDTH = dict.fromkeys(map(ord, _ZERO_WIDTH))
+
+# Cyrillic and Greek letters that render like Latin ones (after casefolding).
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "һ": "h",
+        "ӏ": "l",
+        "ԛ": "q",
+        "ԝ": "w",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ɡ": "g",
+        "ı": "i",
+    }
+)
+
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+
+_WHITESPACE = re.compile(r"\s+")
+# A candidate leet word, e.g. "1gn0re", "pr0mpt", "sh!t"; a trailing "!" is punctuation, not an i.
+_LEET_WORD = re.compile(r"[a-z0-9@$!]{2,}(?<!!)")
+_LETTER = re.compile(r"[a-z]")
+_LEET_CHAR = re.compile(r"[0-9@$!]")
+# Three or more single letters separated by one space/dot/dash/underscore/asterisk: "i g n o r e".
+_SPACED_LETTERS = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){3,}[a-z](?![a-z])")
+_SPACING = re.compile(r"[ .\-_*]")
+
+
+def normalize(text: str) -> str:
+    """NFKC, zero-width characters dropped, casefolded, homoglyphs mapped, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).translate(_DROP_ZERO_WIDTH).casefold()
+    return _WHITESPACE.sub(" ", text.translate(_HOMOGLYPHS)).strip()
+
+
+def has_zero_width(text: str) -> bool:
+    return any(ch in text for ch in _ZERO_WIDTH)
+
+
+def deleet(normalized: str) -> tuple[str, int]:
+    """Rewrite leetspeak words into letters; returns the text and how many words changed."""
+    count = 0
+
+    def fix(match: re.Match[str]) -> str:
+        nonlocal count
+        word = match.group(0)
+        if not (_LETTER.search(word) and _LEET_CHAR.search(word)):
+            return word
+        count += 1
+        return word.translate(_LEET)
+
+    return _LEET_WORD.sub(fix, normalized), count
+
+
+def despace(normalized: str) -> tuple[str, int]:
+    """Join letter-spaced words ("i g n o r e" -> "ignore"); returns the text and the count."""
+    count = 0
+
+    def join(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return _SPACING.sub("", match.group(0))
+
+    return _SPACED_LETTERS.sub(join, normalized), count
+
+
+def mixed_script_words(text: str) -> int:
+    """How many words mix Latin letters with Cyrillic or Greek look-alikes (a homoglyph attack)."""
+    count = 0
+    for word in re.findall(r"\w{3,}", text):
+        has_latin = any("a" <= ch.lower() <= "z" for ch in word)
+        if not has_latin:
+            continue
+        if any(ch.lower() in "авеёкмнорстухіїјѕԁһӏԛԝαβεηικνορτυχ" for ch in word):
+            count += 1
+    return count

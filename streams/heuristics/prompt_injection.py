@@ -1,0 +1,341 @@
+"""Heuristic prompt-injection scanner: six weighted pattern families over normalised text.
+
+It is the prefilter and the fallback for the ML classifier, so it favours precision on benign
+texts that merely talk about security ("how do I ignore case in grep?"). Every pattern uses bounded
+gaps between disjoint character classes, so matching stays linear on 64 KiB adversarial inputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llm_shield.streams.heuristics.normalize import (
+    deleet,
+    despace,
+    has_zero_width,
+    mixed_script_words,
+    normalize,
+)
+from llm_shield.streams.scanner import ScanResult
+
+FAMILIES = (
+    "instruction_override",
+    "role_play",
+    "context_reset",
+    "prompt_extraction",
+    "delimiter_injection",
+    "obfuscation",
+)
+
+# Up to N words between two anchors: alternating disjoint classes, so no catastrophic backtracking.
+_GAP1 = r"(?:\W+\w+){0,1}\W+"
+_GAP2 = r"(?:\W+\w+){0,2}\W+"
+_GAP3 = r"(?:\W+\w+){0,3}\W+"
+
+_OVERRIDE_VERB = (
+    r"(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|abandon|discard|"
+    r"dismiss|set aside|throw out|do not follow|don't follow|stop following)"
+)
+_PRIOR = (
+    r"(?:previous|prior|above|earlier|preceding|former|initial|original|system|developer|"
+    r"your|all (?:of )?(?:the |your )?(?:previous|prior|above|earlier))"
+)
+_INSTRUCTION_NOUN = (
+    r"(?:instructions?|prompts?|rules|directions|directives|guidelines|commands|constraints|"
+    r"restrictions|guardrails|programming|orders|policies|policy|context|messages|guidance|"
+    r"safety (?:rules|guidelines|measures|filters)|content policy|training)"
+)
+_PERSONA_BAD = (
+    r"(?:unrestricted|unfiltered|uncensored|evil|malicious|rogue|amoral|unethical|jailbroken|"
+    r"unbound|unlimited|lawless|immoral|dan|dude|stan|aim|devil|villain|hacker)"
+)
+_SECRET = (  # noqa: S105 - words that name secrets, not a secret
+    r"(?:system prompt|system message|prompt|pre-?prompt|instructions|initial instructions|"
+    r"hidden instructions|directives|guidelines|rules|configuration|config|secret|password|"
+    r"api key|context window)"
+)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    family: str
+    weight: float
+    regex: re.Pattern[str]
+
+
+def _p(family: str, weight: float, pattern: str) -> _Pattern:
+    return _Pattern(family, weight, re.compile(pattern, re.MULTILINE))
+
+
+# Patterns run on the normalised (NFKC, casefolded, homoglyph-mapped) text.
+PATTERNS: tuple[_Pattern, ...] = (
+    # 1. instruction override
+    _p(
+        "instruction_override",
+        0.92,
+        rf"\b{_OVERRIDE_VERB}{_GAP2}{_PRIOR}{_GAP1}{_INSTRUCTION_NOUN}\b",
+    ),
+    _p("instruction_override", 0.9, rf"\b{_OVERRIDE_VERB}\W+{_PRIOR}\W+{_INSTRUCTION_NOUN}\b"),
+    _p(
+        "instruction_override",
+        0.6,
+        rf"\b{_OVERRIDE_VERB}\W+(?:all|any|every|the|these|those)\W+{_INSTRUCTION_NOUN}\b",
+    ),
+    _p(
+        "instruction_override",
+        0.85,
+        r"\b(?:new|updated|real|actual|true|revised|secret)\s+(?:system\s+)?"
+        r"(?:instructions?|directives?|task|orders)\s*(?::|are\b|is\b|follow)",
+    ),
+    _p(
+        "instruction_override",
+        0.85,
+        r"\byour (?:new|real|true|actual|only) (?:task|goal|purpose|job|instructions?|role|"
+        r"objective) (?:is|are|now)\b",
+    ),
+    _p(
+        "instruction_override",
+        0.8,
+        r"\b(?:no longer|not|never) (?:bound|restricted|limited|constrained|governed) by\b",
+    ),
+    _p(
+        "instruction_override",
+        0.85,
+        rf"\b(?:override|bypass|disable|turn off|deactivate|circumvent|evade){_GAP2}"
+        r"(?:safety|content|security|moderation|ethical|ethics)\W+"
+        r"(?:filters?|protocols?|guidelines|checks|settings|restrictions|measures|policy|mode)\b",
+    ),
+    _p(
+        "instruction_override",
+        0.7,
+        r"\binstead(?:,| of)?\s+(?:you (?:will|must|should|shall)|just)\s+(?:say|print|output|"
+        r"respond|reply|write|answer|tell)\b",
+    ),
+    # 2. role play / persona switch
+    _p("role_play", 0.65, r"\byou are now\b|\byou're now\b|\bfrom now on,? you\b"),
+    _p(
+        "role_play",
+        0.9,
+        rf"\b(?:you are|you're|act as|acting as|become|behave as|respond as|answer as|"
+        rf"pretend to be|pretend you are|roleplay as|role-play as|play the role of)"
+        rf"(?: if you were| an?| the| my)?\W+(?:\w+\W+){{0,2}}{_PERSONA_BAD}\b",
+    ),
+    _p(
+        "role_play",
+        0.9,
+        r"\b(?:developer|dev|god|debug|admin|unrestricted|jailbreak|dan|sudo|maintenance)"
+        r" mode\b(?:\W+(?:enabled|activated|on))?",
+    ),
+    _p("role_play", 0.9, r"\bjailbr(?:eak|oken|eaking)\b|\bdo anything now\b"),
+    _p("role_play", 0.45, r"\bpretend (?:to be|you are|you're|that you)\b"),
+    _p("role_play", 0.35, r"\b(?:role-?play as|play the role of|act as an?)\b"),
+    _p("role_play", 0.55, r"\bstay in character\b|\bnever break character\b"),
+    _p(
+        "role_play",
+        0.6,
+        r"\b(?:without|with no|free (?:of|from)|no)\s+(?:any\s+)?(?:ethical\s+|moral\s+|safety\s+)?"
+        r"(?:restrictions|limitations|limits|filters|filtering|censorship|guidelines|rules|ethics|"
+        r"morals|boundaries|guardrails)\b",
+    ),
+    _p(
+        "role_play",
+        0.6,
+        r"\b(?:i am|i'm) (?:your|the) (?:developer|creator|administrator|admin|owner|programmer)\b",
+    ),
+    # 3. context reset
+    _p(
+        "context_reset",
+        0.88,
+        r"\bforget (?:about )?(?:everything|all(?: of)?(?: that| this| the)?|what)\W+"
+        r"(?:\w+\W+){0,3}?(?:above|before|previously|earlier|so far|said|told|instructed|"
+        r"instructions|rules|prompt)\b",
+    ),
+    _p("context_reset", 0.5, r"\bforget (?:everything|all)\b"),
+    _p(
+        "context_reset",
+        0.8,
+        r"\b(?:reset|clear|wipe|erase|flush|purge)\W+(?:your|the|all)\W+(?:\w+\W+){0,1}"
+        r"(?:context|memory|instructions|conversation|history|rules|programming|settings)\b",
+    ),
+    _p(
+        "context_reset",
+        0.75,
+        r"\b(?:the )?(?:above|previous|prior|preceding)(?: text| instructions?| prompt| context)?"
+        r" (?:is|was|were) (?:just )?(?:a test|fake|irrelevant|over|void|cancelled|null)\b",
+    ),
+    _p(
+        "context_reset",
+        0.4,
+        r"\b(?:start|begin) (?:a )?(?:new|fresh|clean) (?:session|conversation|context|slate)\b",
+    ),
+    # 4. system-prompt extraction
+    _p(
+        "prompt_extraction",
+        0.85,
+        rf"\b(?:show|reveal|print|repeat|tell|display|output|give|leak|dump|share|write out|"
+        rf"spell out|disclose|expose|recite|list|paste|echo|what (?:is|are|were))\W+(?:me\W+)?"
+        rf"(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){{0,2}}?{_SECRET}\b",
+    ),
+    _p(
+        "prompt_extraction",
+        0.85,
+        r"\b(?:show|reveal|print|repeat|tell|display|output|give|leak|dump|share|disclose|"
+        r"expose|recite|paste|echo)\W+(?:me\W+)?(?:\w+\W+){0,2}?the\W+(?:system|hidden|secret|"
+        r"initial|original|developer|full|exact|confidential)\W+(?:\w+\W+){0,1}?"
+        r"(?:prompt|instructions|message|rules|directives)\b",
+    ),
+    _p(
+        "prompt_extraction",
+        0.8,
+        r"\b(?:repeat|print|output|copy|recite|echo)\W+(?:\w+\W+){0,3}?(?:above|before this|"
+        r"preceding|verbatim)\b",
+    ),
+    _p(
+        "prompt_extraction",
+        0.75,
+        r"\bwhat (?:were|are|have) you (?:been )?(?:told|instructed|programmed|prompted)\b",
+    ),
+    _p(
+        "prompt_extraction",
+        0.7,
+        r"\b(?:beginning|start|top) of (?:this|the|your) (?:conversation|prompt|context|chat)\b",
+    ),
+    # 5. delimiter / format injection
+    _p(
+        "delimiter_injection",
+        0.85,
+        r"<\|?\s*(?:im_start|im_end|system|endoftext|eot_id|start_header_id|end_header_id)\s*\|?>"
+        r"|\[/?inst\]|<<\s*/?sys\s*>>|</?\s*(?:system|sys|instructions?)\s*>|\[(?:system|admin)\]",
+    ),
+    _p(
+        "delimiter_injection",
+        0.7,
+        r"^\W{0,4}(?:system|developer|admin)\s*(?:prompt|message|override|note)?\s*:",
+    ),
+    _p(
+        "delimiter_injection",
+        0.75,
+        r"#{2,}\s*(?:system|new instructions?|instructions?|admin|developer|override)\b",
+    ),
+    _p(
+        "delimiter_injection",
+        0.7,
+        r"(?:```|---|===|\*\*\*|~~~)\W{0,8}(?:\w+\W+){0,6}?(?:new instructions|system|ignore|"
+        r"override|disregard)\b",
+    ),
+    _p(
+        "delimiter_injection",
+        0.65,
+        r"\bend of (?:the )?(?:user |system )?(?:input|prompt|instructions|context|document|"
+        r"conversation)\b",
+    ),
+    _p("delimiter_injection", 0.35, r"^\W{0,4}(?:assistant|ai|bot)\s*:"),
+)
+
+_TRIGGER_WORDS = re.compile(
+    r"ignore|disregard|instruction|system|prompt|jailbreak|forget|reveal|override|bypass|"
+    r"password|secret|pretend|restriction"
+)
+_BASE64_RUN = re.compile(r"[a-z0-9+/]{24,}={0,2}", re.IGNORECASE)
+_DECODE_REQUEST = re.compile(
+    r"\b(?:decode|decipher|translate|convert)\b(?:\W+\w+){0,4}\W+(?:base64|rot13|hex|binary|"
+    r"morse|reversed?)\b"
+)
+
+
+def _family_scores(text: str) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for pattern in PATTERNS:
+        if pattern.weight <= scores.get(pattern.family, 0.0):
+            continue
+        if pattern.regex.search(text):
+            scores[pattern.family] = pattern.weight
+    return scores
+
+
+def _decoded_base64(original: str) -> list[str]:
+    """Printable payloads hidden in base64-looking runs (at most a few, to stay cheap)."""
+    found: list[str] = []
+    for match in _BASE64_RUN.finditer(original):
+        run = match.group(0)
+        if not (re.search(r"[A-Z]", run) and re.search(r"[a-z]", run)):
+            continue  # long lower-case words or hex digests are not base64 payloads
+        try:
+            raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=False)
+        except (binascii.Error, ValueError):
+            continue
+        text = raw.decode("utf-8", errors="ignore")
+        if text and sum(ch.isprintable() for ch in text) / len(text) > 0.9 and " " in text:
+            found.append(text)
+        if len(found) >= 4:
+            break
+    return found
+
+
+def _combine(scores: dict[str, float]) -> float:
+    remaining = 1.0
+    for score in scores.values():
+        remaining *= 1.0 - score
+    return 1.0 - remaining
+
+
+class HeuristicPromptInjection:
+    """Batch-first heuristic scanner; ``matched`` lists the families that fired."""
+
+    name = "prompt_injection"
+    positive_label = "INJECTION"
+    negative_label = "SAFE"
+
+    def __init__(self, *, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+
+    def scan(self, text: str) -> ScanResult:
+        normalized = normalize(text)
+        scores = _family_scores(normalized)
+
+        obfuscation = 0.0
+        hidden_views: list[str] = []
+        despaced, spaced_words = despace(normalized)
+        if spaced_words:
+            hidden_views.append(despaced)
+        deleeted, leet_words = deleet(despaced)
+        if leet_words:
+            hidden_views.append(deleeted)
+        for payload in _decoded_base64(text):
+            hidden_views.append(normalize(payload))
+            obfuscation = max(obfuscation, 0.45)
+        if mixed_script_words(text):
+            obfuscation = max(obfuscation, 0.55)
+        if has_zero_width(text) and _TRIGGER_WORDS.search(normalized):
+            obfuscation = max(obfuscation, 0.5)
+        if _DECODE_REQUEST.search(normalized):
+            obfuscation = max(obfuscation, 0.4)
+        visible_triggers = bool(_TRIGGER_WORDS.search(normalized))
+        for view in hidden_views:
+            hidden = _family_scores(view)
+            new_families = {f: s for f, s in hidden.items() if s > scores.get(f, 0.0)}
+            # Something only visible after de-obfuscation is itself a signal.
+            if new_families:
+                obfuscation = max(obfuscation, 0.6)
+            elif not visible_triggers and _TRIGGER_WORDS.search(view):
+                obfuscation = max(obfuscation, 0.45)
+            scores.update(new_families)
+        if obfuscation:
+            scores["obfuscation"] = max(scores.get("obfuscation", 0.0), obfuscation)
+
+        score = _combine(scores)
+        matched = tuple(f for f in FAMILIES if f in scores)
+        return ScanResult(
+            score=score,
+            label=self.positive_label if score >= self.threshold else self.negative_label,
+            risk=score,
+            method="heuristic",
+            matched=matched,
+        )
+
+    def scan_batch(self, texts: Sequence[str]) -> list[ScanResult]:
+        return [self.scan(text) for text in texts]

@@ -1,0 +1,256 @@
+"""Heuristic toxicity scanner: six categories (the Jigsaw taxonomy) from weighted word lists.
+
+Words aimed at "you" weigh more than words merely mentioned, so "what does idiot mean?" stays below
+the default threshold while "you are an idiot" does not. Masked spellings ("f*ck", "sh1t") are
+matched through the same normalisation the injection scanner uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llm_shield.streams.heuristics.normalize import deleet, despace, normalize
+from llm_shield.streams.scanner import ScanResult
+
+CATEGORIES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    category: str
+    weight: float
+    regex: re.Pattern[str]
+    strong: bool = False
+
+
+def _words(*words: str) -> str:
+    return r"\b(?:" + "|".join(words) + r")\b"
+
+
+def _r(category: str, weight: float, pattern: str, *, strong: bool = False) -> _Rule:
+    return _Rule(category, weight, re.compile(pattern), strong)
+
+
+_OBSCENE_STRONG = _words(
+    r"f+u+c+k+\w*",
+    r"f[*#@]+c?k\w*",
+    r"f[*#@]+\w*k",
+    r"motherf\w*",
+    r"sh[i*]+t\w*",
+    r"bullshit",
+    r"cunts?",
+    r"cocksucker\w*",
+    r"dickheads?",
+    r"b[i*]+tch\w*",
+    r"assholes?",
+    r"arseholes?",
+    r"bastards?",
+    r"sluts?",
+    r"whores?",
+    r"wank\w*",
+    r"twats?",
+    r"pussy",
+    r"dipshit",
+    r"jackass",
+    r"dumbass",
+    r"goddamn\w*",
+    r"piss off",
+    r"pissed",
+)
+_OBSCENE_WEAK = _words("crap", "crappy", "damn", "dick", "cock", "ass", "arse", "piss", "screw")
+_INSULT_NOUNS = (
+    r"idiots?",
+    r"idiotic",
+    r"stupid",
+    r"morons?",
+    r"moronic",
+    r"dumb",
+    r"imbeciles?",
+    r"cretins?",
+    r"losers?",
+    r"pathetic",
+    r"worthless",
+    r"useless",
+    r"incompetent",
+    r"retard(?:ed|s)?",
+    r"dimwits?",
+    r"halfwits?",
+    r"nitwits?",
+    r"clowns?",
+    r"jerks?",
+    r"scum",
+    r"trash",
+    r"garbage",
+    r"ugly",
+    r"freaks?",
+    r"creeps?",
+    r"lowlifes?",
+    r"disgusting",
+    r"pigs?",
+    r"parasites?",
+    r"ignorant",
+    r"brainless",
+    r"clueless",
+    r"dunces?",
+    r"buffoons?",
+    r"fools?",
+    r"fat",
+    r"hypocrites?",
+    r"liars?",
+    r"sad little",
+    r"waste of (?:space|oxygen|air)",
+    r"piece of (?:shit|crap|garbage|trash|work)",
+)
+_INSULT_WORD = _words(*_INSULT_NOUNS)
+_YOU = r"(?:you|u|ya|your|you're|youre|ur|you are|you r)"
+_GROUPS = (
+    r"(?:muslims|jews|jewish people|blacks|black people|whites|white people|gays|gay people|"
+    r"lesbians|homosexuals|trans people|transgender people|immigrants|migrants|refugees|mexicans|"
+    r"arabs|asians|christians|hindus|women|females|africans|indians|chinese|latinos|gypsies|"
+    r"foreigners)"
+)
+_SLURS = _words(
+    r"nigg(?:er|a|ah|az|ers)\w*",
+    r"faggots?",
+    r"fags?",
+    r"kikes?",
+    r"spics?",
+    r"chinks?",
+    r"wetbacks?",
+    r"trann(?:y|ies)",
+    r"ragheads?",
+    r"towelheads?",
+    r"gooks?",
+    r"beaners?",
+    r"sand ?niggers?",
+    r"pakis?",
+    r"dykes?",
+    r"coons?",
+    r"shemales?",
+)
+_HARM_VERBS = (
+    r"(?:kill|murder|hurt|shoot|stab|beat|strangle|destroy|hunt|burn|rape|bash|punch|slap|"
+    r"choke|slit|gut|behead|bury|end|break)"
+)
+
+RULES: tuple[_Rule, ...] = (
+    # obscene
+    _r("obscene", 0.8, _OBSCENE_STRONG, strong=True),
+    _r("obscene", 0.3, _OBSCENE_WEAK),
+    # insult
+    _r(
+        "insult",
+        0.88,
+        rf"\b{_YOU}\W+(?:(?:are|r|such|a|an|so|the|one|total|complete|absolute|fucking|"
+        rf"utter|little|big|stupid|dumb|just|really|nothing but)\W+){{0,4}}"
+        rf"(?:{'|'.join(_INSULT_NOUNS)})\b",
+    ),
+    _r("insult", 0.45, _INSULT_WORD),
+    _r("insult", 0.75, r"\b(?:you|u) (?:suck|stink|disgust me)\b|\bshut (?:up|your mouth)\b"),
+    _r("insult", 0.6, r"\bnobody (?:likes|cares about|wants) you\b|\bget a life\b"),
+    _r("insult", 0.85, r"\b(?:stupid|dumb|fat|ugly|worthless) (?:bitch|cunt|whore|slut|bastard)\b"),
+    # threat
+    _r(
+        "threat",
+        0.92,
+        rf"\b(?:i|we|i'll|we'll|im|i'm)\W+(?:will|'ll|am going to|are going to|gonna|going to|"
+        rf"shall|want to|wanna)?\W*(?:\w+\W+){{0,2}}?{_HARM_VERBS}\W+(?:you|u|ya|your|him|her|them|"
+        rf"your family|your kids)\b",
+    ),
+    _r(
+        "threat",
+        0.88,
+        r"\b(?:you(?:'re| are| r) (?:dead|going to die|gonna die|a dead man)|watch your back|"
+        r"i know where you live|(?:kill|hang|shoot) yourself|kys|you (?:will|'ll|are going to) "
+        r"(?:pay|regret this|suffer|bleed)|deserve to die|should (?:be )?(?:killed|shot|hanged))\b",
+    ),
+    _r(
+        "threat",
+        0.82,
+        r"\b(?:hope|wish) (?:you|u|they|he|she) (?:die|dies|get cancer|burn|suffer|rot|get hit)\b"
+        r"|\b(?:die|burn|rot) in (?:a fire|hell)\b",
+    ),
+    _r("threat", 0.8, rf"\b(?:{_HARM_VERBS}) (?:all )?(?:the |those |these )?{_GROUPS}\b"),
+    # identity hate
+    _r("identity_hate", 0.9, _SLURS, strong=True),
+    _r(
+        "identity_hate",
+        0.9,
+        rf"\b{_GROUPS} (?:are|r) (?:all |just |nothing but |a bunch of )?(?:animals|vermin|"
+        r"subhuman|disgusting|trash|scum|rats|parasites|a disease|a plague|evil|inferior|savages|"
+        r"terrorists|criminals|cockroaches|dogs|pigs|filth|apes|monkeys|stupid|worthless)\b",
+    ),
+    _r(
+        "identity_hate",
+        0.9,
+        rf"\b(?:gas|deport|exterminate|kill|hang|ban|purge|wipe out|get rid of) (?:all )?"
+        rf"(?:the |those |these )?{_GROUPS}\b",
+    ),
+    _r("identity_hate", 0.85, rf"\b(?:i )?(?:hate|despise|can't stand) (?:all )?{_GROUPS}\b"),
+    _r("identity_hate", 0.6, r"\bgo back to (?:your|ur) (?:own )?(?:country|continent|jungle)\b"),
+    # general toxicity
+    _r("toxic", 0.8, r"\b(?:i )?hate (?:you|u|ya)\b|\bscrew (?:you|u|off)\b|\bgo to hell\b"),
+    _r("toxic", 0.88, r"\bf\W*(?:u|ck|uck)\w* (?:you|u|off|yourself)\b|\bstfu\b|\bgtfo\b"),
+    _r("toxic", 0.35, r"\bget lost\b|\bgo away\b"),
+)
+
+
+def _combine(weights: list[float]) -> float:
+    remaining = 1.0
+    for weight in weights:
+        remaining *= 1.0 - weight
+    return 1.0 - remaining
+
+
+class HeuristicToxicity:
+    """Per-category scores in ``categories``; the verdict score is the highest of them."""
+
+    name = "toxicity"
+    positive_label = "TOXIC"
+    negative_label = "NON_TOXIC"
+
+    def __init__(self, *, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+
+    def scan(self, text: str) -> ScanResult:
+        view, _ = deleet(despace(normalize(text))[0])
+        hits: dict[str, list[float]] = {c: [] for c in CATEGORIES}
+        strong_obscene = 0
+        matched: list[str] = []
+        for rule in RULES:
+            found = rule.regex.findall(view)
+            if not found:
+                continue
+            # Repetition counts, but with diminishing returns (three hits at most).
+            hits[rule.category].extend([rule.weight] * min(len(found), 3))
+            if rule.strong and rule.category == "obscene":
+                strong_obscene += len(found)
+        categories = {c: _combine(w) for c, w in hits.items()}
+
+        severe = 0.0
+        aimed = max(categories["insult"], categories["threat"], categories["identity_hate"])
+        if categories["obscene"] >= 0.75 and aimed >= 0.75:
+            severe = 0.9
+        elif categories["threat"] >= 0.85 and categories["obscene"] >= 0.3:
+            severe = 0.85
+        elif strong_obscene >= 3:
+            severe = 0.8
+        elif categories["toxic"] >= 0.88 and categories["obscene"] >= 0.75:
+            severe = 0.8
+        categories["severe_toxic"] = severe
+        categories["toxic"] = max(categories.values())
+        matched = [c for c in CATEGORIES if categories[c] >= self.threshold and c != "toxic"]
+        score = categories["toxic"]
+        return ScanResult(
+            score=score,
+            label=self.positive_label if score >= self.threshold else self.negative_label,
+            risk=score,
+            method="heuristic",
+            matched=tuple(matched),
+            categories=categories,
+        )
+
+    def scan_batch(self, texts: Sequence[str]) -> list[ScanResult]:
+        return [self.scan(text) for text in texts]

@@ -1,0 +1,229 @@
+"""Plain aiokafka clients for the edges that are not the Faust worker: topic setup, publish, tail.
+
+Reading a topic uses manual partition assignment, never a consumer group, so that ``tail`` and the
+tests see whole topics at once instead of waiting for a group join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from llm_shield.streams.config import Settings
+from llm_shield.streams.errors import BrokerError, BrokerUnreachable
+
+log = logging.getLogger(__name__)
+
+
+def _unreachable(bootstrap: str, exc: BaseException) -> BrokerUnreachable:
+    return BrokerUnreachable(
+        f"cannot reach a Kafka broker at {bootstrap} ({type(exc).__name__}); "
+        "start one with `llm-shield dev` or pass --broker host:port"
+    )
+
+
+async def _start_with_retry(client: object, bootstrap: str, timeout_seconds: float) -> None:
+    """Start an aiokafka client, retrying until ``timeout_seconds`` with a log line per try."""
+    deadline = time.monotonic() + timeout_seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await client.start()  # type: ignore[attr-defined]
+            return
+        except (KafkaConnectionError, OSError) as exc:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _unreachable(bootstrap, exc) from None
+            delay = min(1.0 * attempt, 5.0, remaining)
+            log.warning(
+                "broker %s not reachable (attempt %d); retrying in %.1f s",
+                bootstrap,
+                attempt,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+async def ensure_topics(settings: Settings, timeout_seconds: float | None = None) -> list[str]:
+    """Create the five SPEC topics that do not exist yet; returns the names created."""
+    timeout_seconds = (
+        settings.kafka.connect_timeout_seconds if timeout_seconds is None else timeout_seconds
+    )
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.broker,
+        client_id=f"{settings.kafka.client_id}-admin",
+        request_timeout_ms=max(int(timeout_seconds * 1000), 5000),
+    )
+    await _start_with_retry(admin, settings.broker, timeout_seconds)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [*settings.input_topics, *settings.output_topics]
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            new_topics = [
+                NewTopic(
+                    name=name,
+                    num_partitions=settings.kafka.partitions,
+                    replication_factor=settings.kafka.replication_factor,
+                )
+                for name in missing
+            ]
+            try:
+                await admin.create_topics(new_topics)
+            except TopicAlreadyExistsError:
+                log.info("topics were created concurrently by another worker")
+            except KafkaError as exc:
+                raise BrokerError(f"could not create topics {', '.join(missing)}: {exc}") from None
+            log.info("created topics: %s", ", ".join(missing))
+        return missing
+    finally:
+        await admin.close()
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+    unparsed: int = (
+        0  # lines that are not JSON objects: published as-is for the worker to dead-letter
+    )
+
+
+def route_line(line: bytes, settings: Settings, topic: str | None) -> tuple[str, bytes | None]:
+    """Pick the topic and key for one JSONL line: ``--topic`` wins, then the event's ``kind``."""
+    key: bytes | None = None
+    kind = None
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        if isinstance(data.get("id"), str):
+            key = data["id"].encode()
+        kind = data.get("kind")
+    if topic is None:
+        topic = settings.topics.responses if kind == "response" else settings.topics.prompts
+    return topic, key
+
+
+async def publish_lines(
+    settings: Settings,
+    lines: Iterable[bytes],
+    *,
+    topic: str | None = None,
+    on_progress: object = None,
+) -> PublishReport:
+    """Publish each non-blank line as one record and wait until the broker acknowledged all."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.broker,
+        client_id=f"{settings.kafka.client_id}-publish",
+        linger_ms=5,
+        max_request_size=16 * 1024 * 1024,
+        acks="all",
+    )
+    await _start_with_retry(producer, settings.broker, settings.kafka.connect_timeout_seconds)
+    report = PublishReport()
+    pending: list[asyncio.Future] = []
+    try:
+        for raw in lines:
+            line = raw.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            target, key = route_line(line, settings, topic)
+            if key is None:
+                report.unparsed += 1
+            pending.append(await producer.send(target, value=line, key=key))
+            report.published += 1
+            report.by_topic[target] = report.by_topic.get(target, 0) + 1
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+            if callable(on_progress):
+                on_progress(1)
+        await asyncio.gather(*pending)
+    except KafkaError as exc:
+        raise BrokerError(f"publishing failed after {report.published} records: {exc}") from None
+    finally:
+        await producer.stop()
+    return report
+
+
+@dataclass(frozen=True)
+class TailedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def read_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    max_records: int | None = None,
+    timeout_seconds: float | None = None,
+    from_beginning: bool = True,
+) -> AsyncIterator[TailedRecord]:
+    """Yield records from every partition of ``topic`` until ``max_records`` or an idle timeout."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker,
+        client_id=f"{settings.kafka.client_id}-tail",
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await _start_with_retry(consumer, settings.broker, settings.kafka.connect_timeout_seconds)
+    try:
+        partitions = await _wait_for_partitions(consumer, topic, timeout_seconds)
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        if from_beginning:
+            await consumer.seek_to_beginning(*assignment)
+        else:
+            await consumer.seek_to_end(*assignment)
+        seen = 0
+        idle_deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        while max_records is None or seen < max_records:
+            wait_ms = 500
+            if idle_deadline is not None:
+                left = idle_deadline - time.monotonic()
+                if left <= 0:
+                    return
+                wait_ms = max(1, min(500, int(left * 1000)))
+            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=1000)
+            for records in batches.values():
+                for record in records:
+                    yield TailedRecord(
+                        record.topic, record.partition, record.offset, record.key, record.value
+                    )
+                    seen += 1
+                    if timeout_seconds is not None:
+                        idle_deadline = time.monotonic() + timeout_seconds
+                    if max_records is not None and seen >= max_records:
+                        return
+    finally:
+        await consumer.stop()
+
+
+async def _wait_for_partitions(
+    consumer: AIOKafkaConsumer, topic: str, timeout_seconds: float | None
+) -> set[int]:
+    deadline = time.monotonic() + (timeout_seconds if timeout_seconds is not None else 10.0)
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"topic {topic!r} does not exist on the broker")
+        await consumer.topics()  # forces a metadata refresh
+        await asyncio.sleep(0.2)

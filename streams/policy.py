@@ -1,0 +1,46 @@
+"""The decision policy: per-scanner thresholds and actions turn scan results into a decision.
+
+Pure functions, so that the worker, ``replay`` and ``scan`` decide identically and tests need no
+broker. Actions: ``block`` and ``flag`` escalate the decision when the scanner flags; ``ignore``
+reports the scanner but leaves the decision and the risk score alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from llm_shield.streams.config import ScannersSettings
+from llm_shield.streams.scanner import ScanResult
+
+DECISIONS = ("allow", "flag", "block")
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    risk_score: float
+    flagged: dict[str, bool]
+
+
+def is_flagged(result: ScanResult, threshold: float) -> bool:
+    return result.risk >= threshold
+
+
+def decide(results: Mapping[str, ScanResult], scanners: ScannersSettings) -> Decision:
+    """``block`` beats ``flag`` beats ``allow``; the risk score is the highest counted risk."""
+    decision = "allow"
+    risk_score = 0.0
+    flagged: dict[str, bool] = {}
+    for name, result in results.items():
+        settings = scanners.get(name)
+        hit = is_flagged(result, settings.threshold)
+        flagged[name] = hit
+        if settings.action == "ignore":
+            continue
+        risk_score = max(risk_score, result.risk)
+        if hit and settings.action == "block":
+            decision = "block"
+        elif hit and settings.action == "flag" and decision == "allow":
+            decision = "flag"
+    return Decision(decision=decision, risk_score=round(risk_score, 4), flagged=flagged)

@@ -69,10 +69,15 @@ _SPACED_LETTERS = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){3,}[a-z](?![a-z])")
 _SPACING = re.compile(r"[ .\-_*]")
 
 
-def normalize(text: str) -> str:
-    """NFKC, zero-width characters dropped, casefolded, homoglyphs mapped, whitespace collapsed."""
+def normalize(text: str, *, collapse_whitespace: bool = True) -> str:
+    """NFKC, zero-width characters dropped, casefolded, homoglyphs mapped, whitespace collapsed.
+
+    ``collapse_whitespace=False`` keeps runs of spaces, which ``despace`` reads as word breaks in
+    letter-spaced text ("i g n o r e   p r e v i o u s").
+    """
     text = unicodedata.normalize("NFKC", text).translate(_DROP_ZERO_WIDTH).casefold()
-    return _WHITESPACE.sub(" ", text.translate(_HOMOGLYPHS)).strip()
+    text = text.translate(_HOMOGLYPHS)
+    return _WHITESPACE.sub(" ", text).strip() if collapse_whitespace else text
 
 
 def has_zero_width(text: str) -> bool:
@@ -103,7 +108,7 @@ def despace(normalized: str) -> tuple[str, int]:
         count += 1
         return _SPACING.sub("", match.group(0))
 
-    return _SPACED_LETTERS.sub(join, normalized), count
+    return _WHITESPACE.sub(" ", _SPACED_LETTERS.sub(join, normalized)).strip(), count
 
 
 def mixed_script_words(text: str) -> int:

@@ -53,8 +53,8 @@ _PERSONA_BAD = (
     r"(?:unrestricted|unfiltered|uncensored|evil|malicious|rogue|amoral|unethical|jailbroken|"
     r"unbound|unlimited|lawless|immoral|dan|dude|stan|aim|devil|villain|hacker)"
 )
-_SECRET = (  # noqa: S105 - words that name secrets, not a secret
-    r"(?:system prompt|system message|prompt|pre-?prompt|instructions|initial instructions|"
+_SECRET_NOUN = (  # words that name secrets
+    r"(?:system prompt|system message|prompt|pre-?prompt|instructions|initial instructions|"  # noqa: S105
     r"hidden instructions|directives|guidelines|rules|configuration|config|secret|password|"
     r"api key|context window)"
 )
@@ -115,6 +115,12 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"\binstead(?:,| of)?\s+(?:you (?:will|must|should|shall)|just)\s+(?:say|print|output|"
         r"respond|reply|write|answer|tell)\b",
     ),
+    _p(
+        "instruction_override",
+        0.75,
+        r"\b(?:ignore|disregard|forget|skip) (?:that|this|it|the above|all that)\W+(?:and\W+)?"
+        r"(?:instead\W+)?(?:just\W+)?(?:say|print|output|write|respond|reply|tell)\b",
+    ),
     # 2. role play / persona switch
     _p("role_play", 0.65, r"\byou are now\b|\byou're now\b|\bfrom now on,? you\b"),
     _p(
@@ -124,13 +130,26 @@ PATTERNS: tuple[_Pattern, ...] = (
         rf"pretend to be|pretend you are|roleplay as|role-play as|play the role of)"
         rf"(?: if you were| an?| the| my)?\W+(?:\w+\W+){{0,2}}{_PERSONA_BAD}\b",
     ),
+    # A mode or a jailbreak merely named ("what is developer mode on Android?") weighs less
+    # than one switched on or addressed to the model.
+    _p(
+        "role_play",
+        0.45,
+        r"\b(?:developer|dev|god|debug|admin|unrestricted|jailbreak|dan|sudo|maintenance) mode\b"
+        r"|\bjailbr(?:eak|oken|eaking)\b",
+    ),
     _p(
         "role_play",
         0.9,
-        r"\b(?:developer|dev|god|debug|admin|unrestricted|jailbreak|dan|sudo|maintenance)"
-        r" mode\b(?:\W+(?:enabled|activated|on))?",
+        r"\b(?:enter|enable|activate|switch to|switching to|turn on|you are in|you're in|now in|"
+        r"go into|put yourself in)\W+(?:\w+\W+){0,1}?(?:developer|dev|god|debug|admin|unrestricted|"
+        r"jailbreak|dan|sudo|maintenance) mode\b"
+        r"|\b(?:developer|dev|god|debug|admin|unrestricted|jailbreak|dan|sudo|maintenance) mode"
+        r"\W+(?:is\W+)?(?:now\W+)?(?:enabled|activated|engaged|unlocked|on(?=\W*$|\W*[.!,;]))"
+        r"|\b(?:you are|you're|you have been|as an?|act as an?)\W+(?:\w+\W+){0,1}?"
+        r"jailbr(?:oken|eak)\b",
     ),
-    _p("role_play", 0.9, r"\bjailbr(?:eak|oken|eaking)\b|\bdo anything now\b"),
+    _p("role_play", 0.9, r"\bdo anything now\b"),
     _p("role_play", 0.45, r"\bpretend (?:to be|you are|you're|that you)\b"),
     _p("role_play", 0.35, r"\b(?:role-?play as|play the role of|act as an?)\b"),
     _p("role_play", 0.55, r"\bstay in character\b|\bnever break character\b"),
@@ -178,7 +197,7 @@ PATTERNS: tuple[_Pattern, ...] = (
         0.85,
         rf"\b(?:show|reveal|print|repeat|tell|display|output|give|leak|dump|share|write out|"
         rf"spell out|disclose|expose|recite|list|paste|echo|what (?:is|are|were))\W+(?:me\W+)?"
-        rf"(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){{0,2}}?{_SECRET}\b",
+        rf"(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){{0,2}}?{_SECRET_NOUN}\b",
     ),
     _p(
         "prompt_extraction",
@@ -299,7 +318,7 @@ class HeuristicPromptInjection:
 
         obfuscation = 0.0
         hidden_views: list[str] = []
-        despaced, spaced_words = despace(normalized)
+        despaced, spaced_words = despace(normalize(text, collapse_whitespace=False))
         if spaced_words:
             hidden_views.append(despaced)
         deleeted, leet_words = deleet(despaced)

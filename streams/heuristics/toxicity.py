@@ -156,7 +156,7 @@ RULES: tuple[_Rule, ...] = (
         "threat",
         0.92,
         rf"\b(?:i|we|i'll|we'll|im|i'm)\W+(?:will|'ll|am going to|are going to|gonna|going to|"
-        rf"shall|want to|wanna)?\W*(?:\w+\W+){{0,2}}?{_HARM_VERBS}\W+(?:you|u|ya|your|him|her|them|"
+        rf"shall|want to|wanna)?\W*(?:\w+\W+){{0,4}}?{_HARM_VERBS}\W+(?:you|u|ya|your|him|her|them|"
         rf"your family|your kids)\b",
     ),
     _r(
@@ -215,7 +215,7 @@ class HeuristicToxicity:
         self.threshold = threshold
 
     def scan(self, text: str) -> ScanResult:
-        view, _ = deleet(despace(normalize(text))[0])
+        view, _ = deleet(despace(normalize(text, collapse_whitespace=False))[0])
         hits: dict[str, list[float]] = {c: [] for c in CATEGORIES}
         strong_obscene = 0
         matched: list[str] = []

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 
 DEADLETTER_SCHEMA = "llm-shield.deadletter/v1"
+# orjson serialises at most 254 levels; metadata is copied into the verdict, so cap it well below.
+MAX_METADATA_DEPTH = 32
 KINDS = ("prompt", "response")
 
 # Machine-readable dead-letter reasons; consumers may switch on these.
@@ -118,6 +120,20 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Iterative depth check (no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
 def _parse(record: RawRecord, max_event_bytes: int) -> Event:
     value = record.value
     if not value:
@@ -168,6 +184,10 @@ def _parse(record: RawRecord, max_event_bytes: int) -> Event:
     elif not isinstance(metadata, dict):
         raise _Invalid(
             "wrong_type", f"metadata must be an object, got {_json_type(metadata)}", event_id
+        )
+    elif _depth_exceeds(metadata, MAX_METADATA_DEPTH):
+        raise _Invalid(
+            "invalid_value", f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels", event_id
         )
     return Event(
         id=event_id,

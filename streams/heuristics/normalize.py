@@ -61,7 +61,7 @@ _LEET = str.maketrans(
 
 _WHITESPACE = re.compile(r"\s+")
 # A candidate leet word, e.g. "1gn0re", "pr0mpt", "sh!t"; a trailing "!" is punctuation, not an i.
-_LEET_WORD = re.compile(r"[a-z0-9@$!]{2,}(?<!!)")
+_LEET_WORD = re.compile(r"[a-z0-9@$!]+")  # maximal runs only: linear, no backtracking
 _LETTER = re.compile(r"[a-z]")
 _LEET_CHAR = re.compile(r"[0-9@$!]")
 # Three or more single letters separated by one space/dot/dash/underscore/asterisk: "i g n o r e".
@@ -90,11 +90,12 @@ def deleet(normalized: str) -> tuple[str, int]:
 
     def fix(match: re.Match[str]) -> str:
         nonlocal count
-        word = match.group(0)
-        if not (_LETTER.search(word) and _LEET_CHAR.search(word)):
-            return word
+        run = match.group(0)
+        word = run.rstrip("!")
+        if len(word) < 2 or not (_LETTER.search(word) and _LEET_CHAR.search(word)):
+            return run
         count += 1
-        return word.translate(_LEET)
+        return word.translate(_LEET) + run[len(word) :]
 
     return _LEET_WORD.sub(fix, normalized), count
 

@@ -238,7 +238,7 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "delimiter_injection",
         0.75,
-        r"#{2,}\s*(?:system|new instructions?|instructions?|admin|developer|override)\b",
+        r"(?<!#)#{2,}\s*(?:system|new instructions?|instructions?|admin|developer|override)\b",
     ),
     _p(
         "delimiter_injection",

@@ -1,0 +1,173 @@
+"""Session fixtures: one embedded Tansu broker for the whole run, per-test topic sets, and a worker
+started the way a user starts it (the installed ``llm-shield`` in a subprocess).
+
+Output topics are read by partition assignment, never by joining a group, so reads are immediate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from llm_shield.streams.broker import EmbeddedBroker
+from llm_shield.streams.config import Settings, env_name, load_settings
+from llm_shield.streams.kafka import read_topic
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+
+
+def llm_shield_command() -> list[str]:
+    """The installed console script, as a user runs it."""
+    script = shutil.which("llm-shield", path=str(Path(sys.executable).parent)) or shutil.which(
+        "llm-shield"
+    )
+    if script is None:
+        pytest.fail("the llm-shield command is not installed (pip install -e '.[dev]')")
+    return [script]
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    embedded = EmbeddedBroker(port=0, log_path=log_path)
+    embedded.start()
+    yield embedded
+    embedded.stop()
+
+
+@dataclass
+class TopicSet:
+    """Settings whose five topics and group are unique to one test, plus their env form."""
+
+    settings: Settings
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def make_topic_set(bootstrap: str, partitions: int = 3, **extra: str) -> TopicSet:
+    tag = uuid.uuid4().hex[:8]
+    values = {
+        "broker": bootstrap,
+        "group_id": f"test-{tag}",
+        "kafka.partitions": str(partitions),
+        "kafka.session_timeout_seconds": "6",
+        "kafka.rebalance_timeout_seconds": "6",
+        "kafka.connect_timeout_seconds": "10",
+        "topics.prompts": f"t{tag}.prompts",
+        "topics.responses": f"t{tag}.responses",
+        "topics.verdicts": f"t{tag}.verdicts",
+        "topics.alerts": f"t{tag}.alerts",
+        "topics.deadletter": f"t{tag}.deadletter",
+        **extra,
+    }
+    settings = load_settings(None, values, environ={})
+    env = {env_name(name): value for name, value in values.items()}
+    return TopicSet(settings=settings, env=env)
+
+
+async def _delete_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        names = [t for t in (*settings.input_topics, *settings.output_topics) if t in existing]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def topic_set(broker: EmbeddedBroker) -> Iterator[TopicSet]:
+    topics = make_topic_set(broker.bootstrap)
+    yield topics
+    try:
+        asyncio.run(_delete_topics(topics.settings))
+    except Exception as exc:  # noqa: BLE001 - cleanup must not hide the test's own result
+        print(f"topic cleanup failed: {exc!r}", file=sys.stderr)
+
+
+def read_all(settings: Settings, topic: str, expected: int, timeout_seconds: float = 60.0) -> list:
+    """Read records from every partition until ``expected`` arrived or nothing came for a while."""
+
+    async def run() -> list:
+        records = []
+        deadline = time.monotonic() + timeout_seconds
+        async for record in read_topic(
+            settings, topic, max_records=expected, timeout_seconds=timeout_seconds
+        ):
+            records.append(record)
+            if time.monotonic() > deadline:
+                break
+        return records
+
+    return asyncio.run(run())
+
+
+def read_json(settings: Settings, topic: str, expected: int, timeout_seconds: float = 60.0) -> list:
+    return [orjson.loads(r.value) for r in read_all(settings, topic, expected, timeout_seconds)]
+
+
+class WorkerProcess:
+    """``llm-shield worker`` in a subprocess; ready when it prints its ready line."""
+
+    def __init__(self, topics: TopicSet, *args: str) -> None:
+        self.topics = topics
+        self.args = args
+        self.process: subprocess.Popen[str] | None = None
+        self.stderr_lines: list[str] = []
+        self._ready = threading.Event()
+
+    def start(self, timeout_seconds: float = 60.0) -> WorkerProcess:
+        env = {**os.environ, **self.topics.env, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [*llm_shield_command(), "worker", *self.args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(timeout_seconds):
+            self.stop()
+            raise AssertionError("worker not ready:\n" + "".join(self.stderr_lines[-40:]))
+        return self
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_lines.append(line)
+            if "ready in" in line:
+                self._ready.set()
+
+    def stop(self, timeout_seconds: float = 30.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -72,6 +72,14 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level.lower() != "debug":
+        # aiokafka logs every refused connection at ERROR; our retry line already says it once.
+        for name in ("aiokafka", "aiokafka.conn"):
+            logging.getLogger(name).addFilter(_drop_connect_noise)
+
+
+def _drop_connect_noise(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Unable connect to")
 
 
 def _open_lines(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
@@ -109,7 +117,10 @@ def _progress(total: int | None, unit: str, enabled: bool) -> Any:
     return tqdm(total=total, unit=unit, disable=not enabled, file=sys.stderr, unit_scale=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=_SETTINGS_HELP + " `llm-shield settings` prints them all with their defaults.",
+)
 @click.version_option(__version__, prog_name="llm-shield")
 def cli() -> None:
     """Kafka-native guardrail worker: injection, toxicity and sentiment verdicts per event."""
@@ -286,6 +297,7 @@ def publish(
     from llm_shield.streams.kafka import publish_lines
 
     settings = _settings(config_file, broker, assignments)
+    _configure_logging(settings)
     with _open_lines(file) as handle:
         lines = handle.read().splitlines()
     with _progress(len(lines), "ev", sys.stderr.isatty()) as bar:
@@ -324,6 +336,7 @@ def tail(
     from llm_shield.streams.render import deadletter_line, verdict_line
 
     settings = _settings(config_file, broker, assignments)
+    _configure_logging(settings)
     topic = topic or settings.topics.verdicts
 
     async def run() -> int:
@@ -449,6 +462,26 @@ def scan(
         click.echo(verdict.to_json().decode())
     else:
         click.echo(verdict_line(verdict.to_dict()))
+
+
+@cli.command("settings")
+@_settings_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def show_settings(
+    config_file: Path | None, broker: str | None, assignments: Sequence[str], as_json: bool
+) -> None:
+    """Print every setting: its effective value and its environment variable."""
+    from llm_shield.streams.config import env_name, setting_names, setting_value
+
+    settings = _settings(config_file, broker, assignments)
+    values = {name: setting_value(settings, name) for name in setting_names()}
+    if as_json:
+        plain = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+        click.echo(orjson.dumps(plain).decode())
+        return
+    width = max(len(name) for name in values)
+    for name, value in values.items():
+        click.echo(f"{name:<{width}}  {value!s:<32}  {env_name(name)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

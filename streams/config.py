@@ -137,6 +137,13 @@ def setting_names() -> dict[str, type]:
     return names
 
 
+def setting_value(settings: Settings, dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def env_name(dotted: str) -> str:
     return ENV_PREFIX + dotted.replace(".", "_").upper()
 

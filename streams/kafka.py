@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -21,6 +22,7 @@ from llm_shield.streams.config import Settings
 from llm_shield.streams.errors import BrokerError, BrokerUnreachable
 
 log = logging.getLogger(__name__)
+Client = TypeVar("Client")
 
 
 def _unreachable(bootstrap: str, exc: BaseException) -> BrokerUnreachable:
@@ -30,16 +32,28 @@ def _unreachable(bootstrap: str, exc: BaseException) -> BrokerUnreachable:
     )
 
 
-async def _start_with_retry(client: object, bootstrap: str, timeout_seconds: float) -> None:
-    """Start an aiokafka client, retrying until ``timeout_seconds`` with a log line per try."""
+async def _close_quietly(client: Any) -> None:
+    closer = getattr(client, "stop", None) or getattr(client, "close", None)
+    try:
+        await closer()
+    except (KafkaError, OSError) as exc:
+        log.debug("closing a client that never started: %r", exc)
+
+
+async def start_client(
+    factory: Callable[[], Client], bootstrap: str, timeout_seconds: float
+) -> Client:
+    """Start a fresh aiokafka client per attempt until ``timeout_seconds``, logging each retry."""
     deadline = time.monotonic() + timeout_seconds
     attempt = 0
     while True:
         attempt += 1
+        client = factory()
         try:
-            await client.start()  # type: ignore[attr-defined]
-            return
+            await client.start()
+            return client
         except (KafkaConnectionError, OSError) as exc:
+            await _close_quietly(client)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _unreachable(bootstrap, exc) from None
@@ -58,12 +72,15 @@ async def ensure_topics(settings: Settings, timeout_seconds: float | None = None
     timeout_seconds = (
         settings.kafka.connect_timeout_seconds if timeout_seconds is None else timeout_seconds
     )
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.broker,
-        client_id=f"{settings.kafka.client_id}-admin",
-        request_timeout_ms=max(int(timeout_seconds * 1000), 5000),
+    admin = await start_client(
+        lambda: AIOKafkaAdminClient(
+            bootstrap_servers=settings.broker,
+            client_id=f"{settings.kafka.client_id}-admin",
+            request_timeout_ms=max(int(timeout_seconds * 1000), 5000),
+        ),
+        settings.broker,
+        timeout_seconds,
     )
-    await _start_with_retry(admin, settings.broker, timeout_seconds)
     try:
         existing = set(await admin.list_topics())
         wanted = [*settings.input_topics, *settings.output_topics]
@@ -123,14 +140,17 @@ async def publish_lines(
     on_progress: object = None,
 ) -> PublishReport:
     """Publish each non-blank line as one record and wait until the broker acknowledged all."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker,
-        client_id=f"{settings.kafka.client_id}-publish",
-        linger_ms=5,
-        max_request_size=16 * 1024 * 1024,
-        acks="all",
+    producer = await start_client(
+        lambda: AIOKafkaProducer(
+            bootstrap_servers=settings.broker,
+            client_id=f"{settings.kafka.client_id}-publish",
+            linger_ms=5,
+            max_request_size=16 * 1024 * 1024,
+            acks="all",
+        ),
+        settings.broker,
+        settings.kafka.connect_timeout_seconds,
     )
-    await _start_with_retry(producer, settings.broker, settings.kafka.connect_timeout_seconds)
     report = PublishReport()
     pending: list[asyncio.Future] = []
     try:
@@ -175,14 +195,17 @@ async def read_topic(
     from_beginning: bool = True,
 ) -> AsyncIterator[TailedRecord]:
     """Yield records from every partition of ``topic`` until ``max_records`` or an idle timeout."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.broker,
-        client_id=f"{settings.kafka.client_id}-tail",
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(
+            bootstrap_servers=settings.broker,
+            client_id=f"{settings.kafka.client_id}-tail",
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        ),
+        settings.broker,
+        settings.kafka.connect_timeout_seconds,
     )
-    await _start_with_retry(consumer, settings.broker, settings.kafka.connect_timeout_seconds)
     try:
         partitions = await _wait_for_partitions(consumer, topic, timeout_seconds)
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]

@@ -94,3 +94,8 @@ def test_set_assignment_parsing() -> None:
     )
     with pytest.raises(ConfigError, match="name=value"):
         parse_assignment("threshold")
+
+
+def test_example_config_documents_the_defaults() -> None:
+    example = Path(__file__).resolve().parents[2] / "streams" / "examples" / "llm-shield.toml"
+    assert load_settings(example, environ={}) == load_settings(environ={})

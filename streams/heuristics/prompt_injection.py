@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llm_shield.streams.heuristics.evidence import noisy_or
 from llm_shield.streams.heuristics.normalize import (
     deleet,
     despace,
@@ -295,13 +296,6 @@ def _decoded_base64(original: str) -> list[str]:
     return found
 
 
-def _combine(scores: dict[str, float]) -> float:
-    remaining = 1.0
-    for score in scores.values():
-        remaining *= 1.0 - score
-    return 1.0 - remaining
-
-
 class HeuristicPromptInjection:
     """Batch-first heuristic scanner; ``matched`` lists the families that fired."""
 
@@ -346,7 +340,7 @@ class HeuristicPromptInjection:
         if obfuscation:
             scores["obfuscation"] = max(scores.get("obfuscation", 0.0), obfuscation)
 
-        score = _combine(scores)
+        score = noisy_or(scores.values())
         matched = tuple(f for f in FAMILIES if f in scores)
         return ScanResult(
             score=score,

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llm_shield.streams.heuristics.evidence import noisy_or
 from llm_shield.streams.heuristics.normalize import deleet, despace, normalize
 from llm_shield.streams.scanner import ScanResult
 
@@ -197,13 +198,6 @@ RULES: tuple[_Rule, ...] = (
 )
 
 
-def _combine(weights: list[float]) -> float:
-    remaining = 1.0
-    for weight in weights:
-        remaining *= 1.0 - weight
-    return 1.0 - remaining
-
-
 class HeuristicToxicity:
     """Per-category scores in ``categories``; the verdict score is the highest of them."""
 
@@ -227,7 +221,7 @@ class HeuristicToxicity:
             hits[rule.category].extend([rule.weight] * min(len(found), 3))
             if rule.strong and rule.category == "obscene":
                 strong_obscene += len(found)
-        categories = {c: _combine(w) for c, w in hits.items()}
+        categories = {c: noisy_or(w) for c, w in hits.items()}
 
         severe = 0.0
         aimed = max(categories["insult"], categories["threat"], categories["identity_hate"])

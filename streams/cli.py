@@ -484,6 +484,121 @@ def show_settings(
         click.echo(f"{name:<{width}}  {value!s:<32}  {env_name(name)}")
 
 
+# ---------------------------------------------------------------------------------- models
+
+
+@cli.group()
+def models() -> None:
+    """The model registry: build the offline starter models, convert, evaluate."""
+
+
+def _home_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--home",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Model home [env LLM_SHIELD_HOME; default ~/.cache/llm-shield/models].",
+    )(func)
+
+
+def _resolve_home(home: Path | None) -> Path:
+    from llm_shield.registry.home import default_home
+
+    return (home or default_home()).expanduser()
+
+
+@models.command("build")
+@_home_option
+@click.option("--force", is_flag=True, help="Rebuild even if the recipe hash says up to date.")
+def models_build(home: Path | None, force: bool) -> None:
+    """Build the starter models from packaged assets (needs the build extra: make models)."""
+    from llm_shield.ops.build_models import build
+
+    entries = build(_resolve_home(home), force=force)
+    for entry in entries:
+        click.echo(f"{entry.id}@{entry.version}  variants: {', '.join(entry.variants)}")
+
+
+@models.command("eval")
+@_home_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("docs/model-card.md"),
+    show_default=True,
+    help="Where to write the generated model card.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the raw report as JSON.",
+)
+def models_eval(home: Path | None, output: Path, json_path: Path | None) -> None:
+    """Measure every starter model on held-out data and write the model card."""
+    from llm_shield.ops.evaluate import write_model_card
+
+    report = write_model_card(_resolve_home(home), output, json_path=json_path)
+    click.echo(f"model card written to {output}", err=True)
+    for line in report.get("headline", []):
+        click.echo(line)
+
+
+@models.command("convert")
+@click.argument("source")
+@click.option(
+    "--task",
+    type=click.Choice(["prompt_injection", "toxicity", "sentiment"]),
+    required=True,
+    help="Which scanner the model serves.",
+)
+@click.option("--name", default=None, help="Model name in the registry [default: from SOURCE].")
+@click.option("--version", "model_version", default="1", show_default=True)
+@click.option(
+    "--positive-label",
+    default=None,
+    help="Label that means risky (injection/toxic/negative) [default: guessed].",
+)
+@click.option("--max-length", type=int, default=512, show_default=True)
+@_home_option
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the validation report (max logit differences) as JSON here.",
+)
+def models_convert(
+    source: str,
+    task: str,
+    name: str | None,
+    model_version: str,
+    positive_label: str | None,
+    max_length: int,
+    home: Path | None,
+    report: Path | None,
+) -> None:
+    """Convert a Hugging Face sequence-classification model (a local folder, or a hub id where a
+    network exists) to ONNX fp32, fp16 and int8, validate it, and register it."""
+    from llm_shield.ops.convert import convert
+
+    result = convert(
+        source,
+        task=task,
+        home=_resolve_home(home),
+        name=name,
+        version=model_version,
+        positive_label=positive_label,
+        max_length=max_length,
+    )
+    if report:
+        report.write_bytes(orjson.dumps(result.report, option=orjson.OPT_INDENT_2))
+    click.echo(f"registered {result.entry.id}@{result.entry.version}")
+    for variant, diff in result.report["max_abs_logit_diff"].items():
+        click.echo(f"  {variant}: max |logit - pytorch| = {diff:.2e}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: ShieldError -> one line on stderr and its exit code."""
     try:

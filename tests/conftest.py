@@ -28,7 +28,7 @@ from llm_shield.streams.config import Settings, env_name, load_settings
 from llm_shield.streams.kafka import read_topic
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data"
+DATA = REPO / "ops" / "data" / "tuning"
 
 
 def llm_shield_command() -> list[str]:
@@ -171,3 +171,17 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@pytest.fixture(scope="session")
+def starter_home() -> Path:
+    """The starter models in the model home, built once (a no-op when the recipe is unchanged).
+
+    `make test` builds them before pytest starts; this only re-checks the recipe hash and files.
+    """
+    from llm_shield.ops.build_models import build
+    from llm_shield.registry.home import default_home
+
+    home = default_home()
+    build(home)
+    return home

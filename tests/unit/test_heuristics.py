@@ -11,7 +11,7 @@ from llm_shield.streams.heuristics import (
     HeuristicToxicity,
 )
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "ops" / "data"
 injection = HeuristicPromptInjection()
 toxicity = HeuristicToxicity()
 sentiment = HeuristicSentiment()
@@ -130,7 +130,7 @@ def test_threshold_sets_the_label() -> None:
 
 
 def test_accuracy_floor_on_the_held_out_sample_sets() -> None:
-    """Regression floor on data the patterns were not tuned on (tests/data/heldout)."""
+    """Regression floor on data the patterns were not tuned on (ops/data/heldout)."""
     report = heuristic_report(DATA / "heldout")
     assert report["prompt_injection"]["precision"] >= 0.9
     assert report["prompt_injection"]["recall"] >= 0.6
@@ -141,7 +141,7 @@ def test_accuracy_floor_on_the_held_out_sample_sets() -> None:
 
 def test_sample_sets_are_large_enough() -> None:
     for name in ("prompt_injection", "toxicity", "sentiment"):
-        lines = (DATA / f"{name}.jsonl").read_text().splitlines()
+        lines = (DATA / "tuning" / f"{name}.jsonl").read_text().splitlines()
         assert len(lines) >= 50, name
 
 

@@ -146,14 +146,11 @@ def _echo_outcomes(as_json: bool) -> Callable[[Sequence[Any]], None]:
     return echo
 
 
-def _scanner_modes(settings: Settings) -> str:
-    from llm_shield.streams.config import SCANNER_NAMES
-
-    return "  ".join(
-        f"{name}={settings.scanners.get(name).mode}"
-        for name in SCANNER_NAMES
-        if settings.scanners.get(name).enabled
-    )
+def _scanner_modes(pipeline: Any) -> str:
+    """``prompt_injection=ml  toxicity=ml ...   models: multi_task/starter-minilm@1:int8``."""
+    modes = "  ".join(f"{name}={how}" for name, how in pipeline.scanners.describe().items())
+    refs = pipeline.scanners.model_refs()
+    return modes + (f"   models: {', '.join(refs)} (verified)" if refs else "")
 
 
 @cli.command()
@@ -177,10 +174,10 @@ def worker(
     settings = _settings(config_file, broker, assignments)
     _configure_logging(settings)
 
-    def ready(seconds: float) -> None:
+    def ready(seconds: float, pipeline: Any) -> None:
         click.echo(
             f"llm-shield worker: broker {settings.broker}, group {settings.group_id}, "
-            f"ready in {seconds:.1f} s; scanners: {_scanner_modes(settings)}",
+            f"ready in {seconds:.1f} s; scanners: {_scanner_modes(pipeline)}",
             err=True,
         )
 
@@ -244,13 +241,13 @@ def dev(
         )
         _configure_logging(settings)
 
-        def ready(seconds: float) -> None:
+        def ready(seconds: float, pipeline: Any) -> None:
             click.echo(
                 f"llm-shield dev: broker {embedded.bootstrap} (embedded, in memory), "
                 f"worker ready in {seconds:.1f} s",
                 err=True,
             )
-            click.echo(f"  scanners: {_scanner_modes(settings)}", err=True)
+            click.echo(f"  scanners: {_scanner_modes(pipeline)}", err=True)
             click.echo(
                 f"  publish:  llm-shield publish FILE.jsonl --broker {embedded.bootstrap}     "
                 f"watch: llm-shield tail --topic {settings.topics.alerts} "

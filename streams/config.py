@@ -25,6 +25,12 @@ ACTIONS = ("block", "flag", "ignore")
 SCANNER_NAMES = ("prompt_injection", "toxicity", "sentiment")
 
 
+def _default_model_home() -> Path:
+    from llm_shield.registry.home import default_home
+
+    return default_home()
+
+
 def _default_cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "llm-shield"
@@ -60,20 +66,50 @@ class BatchingSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """The model runtime: threads, the result cache, the hybrid rule, retries after failures."""
+
+    intra_op_threads: int = 0  # 0 = onnxruntime's choice (all cores)
+    max_batch_size: int = 32
+    window_overlap_tokens: int = 32
+    max_windows: int = 64  # a longer text is scored on its first and last windows only
+    cache_enabled: bool = True
+    cache_ttl_seconds: float = 7 * 24 * 3600.0
+    cache_size_mb: int = 512
+    hybrid_settle_score: float = 0.85
+    retry_seconds: float = 30.0
+    catalog: str = ""  # extra catalog files (os.pathsep-separated), as LLM_SHIELD_CATALOG
+
+
+@dataclass(frozen=True)
 class InputSettings:
     max_event_bytes: int = 64 * 1024
     # 0 turns the copy of the raw input in dead-letter records off.
     deadletter_raw_bytes: int = 4096
 
 
+MODES = ("heuristic", "ml", "hybrid", "ensemble")
+FALLBACKS = ("heuristic", "none")
+DEFAULT_MODEL = "multi_task/starter-minilm"
+
+
 @dataclass(frozen=True)
 class ScannerSettings:
-    """One scanner: whether it runs, where it flags, and what a flag does to the decision."""
+    """One scanner: whether it runs, how it scores, where it flags, what a flag does.
+
+    ``mode``: heuristic (patterns only), ml (the model), hybrid (confident heuristic hits settle
+    the case, the model scores the rest), ensemble (both run; the higher risk counts).
+    ``fallback = "heuristic"`` keeps the worker scanning when the model is missing or broken,
+    and the verdicts say ``heuristic_fallback``; ``"none"`` makes a missing model fatal at start.
+    """
 
     enabled: bool = True
     threshold: float = 0.5
     action: str = "block"
-    mode: str = "heuristic"
+    mode: str = "ml"
+    model: str = DEFAULT_MODEL
+    variant: str = "int8"
+    fallback: str = "heuristic"
 
 
 def _scanner_defaults() -> dict[str, ScannerSettings]:
@@ -103,11 +139,12 @@ class Settings:
     group_id: str = "llm-shield"
     log_level: str = "warning"
     cache_dir: Path = field(default_factory=lambda: _default_cache_root() / "cache")
-    model_home: Path = field(default_factory=lambda: _default_cache_root() / "models")
+    model_home: Path = field(default_factory=lambda: _default_model_home())
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     batching: BatchingSettings = field(default_factory=BatchingSettings)
     input: InputSettings = field(default_factory=InputSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
     scanners: ScannersSettings = field(default_factory=ScannersSettings)
 
     @property
@@ -258,10 +295,29 @@ def _validate(settings: Settings) -> Settings:
             f"scanners.{name}.action must be one of {', '.join(ACTIONS)}, got {scanner.action!r}",
         )
         need(
-            scanner.mode in ("heuristic",),
-            f"scanners.{name}.mode must be 'heuristic' (ML modes arrive with the models), "
-            f"got {scanner.mode!r}",
+            scanner.mode in MODES,
+            f"scanners.{name}.mode must be one of {', '.join(MODES)}, got {scanner.mode!r}",
         )
+        need(
+            scanner.fallback in FALLBACKS,
+            f"scanners.{name}.fallback must be heuristic or none, got {scanner.fallback!r}",
+        )
+        need(
+            scanner.variant in ("fp32", "fp16", "int8"),
+            f"scanners.{name}.variant must be fp32, fp16 or int8, got {scanner.variant!r}",
+        )
+        need("/" in scanner.model, f"scanners.{name}.model must look like task/name")
+    models = settings.models
+    need(models.intra_op_threads >= 0, "models.intra_op_threads must be >= 0")
+    need(models.max_batch_size >= 1, "models.max_batch_size must be at least 1")
+    need(models.max_windows >= 2, "models.max_windows must be at least 2")
+    need(models.window_overlap_tokens >= 0, "models.window_overlap_tokens must be >= 0")
+    need(models.cache_ttl_seconds > 0, "models.cache_ttl_seconds must be > 0")
+    need(models.cache_size_mb >= 1, "models.cache_size_mb must be at least 1")
+    need(
+        0.0 < models.hybrid_settle_score <= 1.0,
+        "models.hybrid_settle_score must be in (0, 1]",
+    )
     need(
         settings.log_level.lower() in ("debug", "info", "warning", "error"),
         f"log_level must be debug, info, warning or error, got {settings.log_level!r}",

@@ -1,42 +1,24 @@
 """The one pipeline: a batch of raw records in, one verdict or dead letter per record out.
 
-decode and validate -> scanners (batched) -> policy -> verdict. Plain synchronous Python with no
+decode and validate -> result cache -> heuristic prefilter -> batched ONNX classifiers (the
+``ScannerSet``) -> policy -> verdict. Plain synchronous Python with no
 I/O, so the Faust agent, ``replay`` and ``scan`` are thin adapters and tests need no broker.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from llm_shield.streams.config import SCANNER_NAMES, Settings
+from llm_shield.streams.config import Settings
 from llm_shield.streams.events import DeadLetter, Event, RawRecord, decode_record
-from llm_shield.streams.heuristics import (
-    HeuristicPromptInjection,
-    HeuristicSentiment,
-    HeuristicToxicity,
-)
 from llm_shield.streams.policy import DECISIONS, decide
 from llm_shield.streams.scanner import Scanner, ScanResult
+from llm_shield.streams.scanner_set import ScannerSet
 from llm_shield.streams.verdict import Verdict, utc_timestamp
 
 Outcome = Verdict | DeadLetter
-
-
-def build_scanners(settings: Settings) -> dict[str, Scanner]:
-    """The enabled scanners, in SPEC order, built from their settings."""
-    makers: dict[str, Callable[..., Scanner]] = {
-        "prompt_injection": HeuristicPromptInjection,
-        "toxicity": HeuristicToxicity,
-        "sentiment": HeuristicSentiment,
-    }
-    scanners: dict[str, Scanner] = {}
-    for name in SCANNER_NAMES:
-        options = settings.scanners.get(name)
-        if options.enabled:
-            scanners[name] = makers[name](threshold=options.threshold)
-    return scanners
 
 
 @dataclass
@@ -51,6 +33,11 @@ class PipelineStats:
     flagged_by_scanner: dict[str, int] = field(default_factory=dict)
 
 
+def _all_cached(results: Iterable[ScanResult]) -> bool:
+    scored = [r.method for r in results if r.method in ("ml", "cache")]
+    return bool(scored) and all(method == "cache" for method in scored)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -60,7 +47,7 @@ class Pipeline:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.settings = settings
-        self.scanners = dict(scanners) if scanners is not None else build_scanners(settings)
+        self.scanners = ScannerSet(settings, scanners)
         self.clock = clock
         self.stats = PipelineStats()
 
@@ -100,14 +87,12 @@ class Pipeline:
         if not events:
             return []
         texts = [event.text for event in events]
-        per_scanner: dict[str, list[ScanResult]] = {
-            name: scanner.scan_batch(texts) for name, scanner in self.scanners.items()
-        }
+        per_scanner = self.scanners.scan(texts)
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
         verdicts = []
         for index, event in enumerate(events):
-            results = {name: per_scanner[name][index] for name in self.scanners}
+            results = {name: per_scanner[name][index] for name in per_scanner}
             verdicts.append(self._verdict(event, results, latency_ms, processed_at))
         return verdicts
 
@@ -137,7 +122,7 @@ class Pipeline:
             decision=decision.decision,
             risk_score=decision.risk_score,
             scanners=scanners,
-            cache_hit=False,
+            cache_hit=_all_cached(results.values()),
             latency_ms=latency_ms,
             processed_at=processed_at,
             conversation_id=event.conversation_id,

@@ -26,7 +26,7 @@ def run_worker(
     settings: Settings,
     *,
     on_outcomes: OutcomeSink | None = None,
-    on_ready: Callable[[float], None] | None = None,
+    on_ready: Callable[[float, Pipeline], None] | None = None,
     publish_on_ready: Sequence[bytes] | None = None,
     logfile: Path | None = None,
 ) -> int:
@@ -50,7 +50,7 @@ def run_worker(
 
     async def ready() -> None:
         if on_ready is not None:
-            on_ready(time.monotonic() - began)
+            on_ready(time.monotonic() - began, pipeline)
         if publish_on_ready:
             await publish_lines(settings, publish_on_ready)
 

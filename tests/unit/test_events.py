@@ -91,7 +91,9 @@ def test_metadata_at_the_depth_limit_still_makes_a_verdict() -> None:
     from llm_shield.streams.pipeline import Pipeline
 
     value = b'{"id": "e", "text": "x", "metadata": ' + b'{"a": ' * 31 + b"1" + b"}" * 32
-    verdict = Pipeline(load_settings(environ={})).process([RawRecord(value=value)])[0]
+    heuristic = {f"scanners.{n}.mode": "heuristic" for n in ("prompt_injection", "toxicity")}
+    settings = load_settings(None, {**heuristic, "scanners.sentiment.enabled": "0"}, environ={})
+    verdict = Pipeline(settings).process([RawRecord(value=value)])[0]
     assert orjson.loads(verdict.to_json())["id"] == "e"
 
 

@@ -8,13 +8,22 @@ from llm_shield.streams.pipeline import Pipeline
 from llm_shield.streams.scanner import ScanResult
 from llm_shield.streams.verdict import Verdict
 
+HEURISTIC = {
+    f"scanners.{n}.mode": "heuristic" for n in ("prompt_injection", "toxicity", "sentiment")
+}
+
+
+def heuristic_settings(**overrides: str):
+    """Unit tests stay pure: heuristic scanners, no model files, no disk cache."""
+    return load_settings(None, {**HEURISTIC, **overrides}, environ={})
+
 
 def records(*values: bytes) -> list[RawRecord]:
     return [RawRecord(value=v, source_topic="p", offset=i) for i, v in enumerate(values)]
 
 
 def test_outcomes_keep_input_order_and_count() -> None:
-    pipeline = Pipeline(load_settings(environ={}))
+    pipeline = Pipeline(heuristic_settings())
     outcomes = pipeline.process(
         records(
             b'{"id": "a", "text": "hello"}',
@@ -31,7 +40,7 @@ def test_outcomes_keep_input_order_and_count() -> None:
 
 
 def test_verdict_matches_the_spec_shape() -> None:
-    pipeline = Pipeline(load_settings(environ={}))
+    pipeline = Pipeline(heuristic_settings())
     value = orjson.dumps(
         {
             "id": "evt-123",
@@ -61,7 +70,7 @@ def test_verdict_matches_the_spec_shape() -> None:
 
 
 def test_disabled_scanner_is_absent() -> None:
-    settings = load_settings(None, {"scanners.sentiment.enabled": "false"}, environ={})
+    settings = heuristic_settings(**{"scanners.sentiment.enabled": "false"})
     verdict = Pipeline(settings).process(records(b'{"id": "a", "text": "hi"}'))[0]
     assert set(verdict.scanners) == {"prompt_injection", "toxicity"}
 
@@ -82,7 +91,7 @@ class FixedScanner:
 
 def test_scanners_see_one_batch_of_valid_texts_only() -> None:
     fake = FixedScanner(0.9)
-    pipeline = Pipeline(load_settings(environ={}), {"toxicity": fake})
+    pipeline = Pipeline(heuristic_settings(), {"toxicity": fake})
     outcomes = pipeline.process(
         records(b'{"id": "a", "text": "x"}', b"bad", b'{"id": "b", "text": "y"}')
     )
@@ -92,7 +101,7 @@ def test_scanners_see_one_batch_of_valid_texts_only() -> None:
 
 
 def test_flag_action_gives_flag_decision() -> None:
-    settings = load_settings(None, {"scanners.toxicity.action": "flag"}, environ={})
+    settings = heuristic_settings(**{"scanners.toxicity.action": "flag"})
     pipeline = Pipeline(settings, {"toxicity": FixedScanner(0.9)})
     verdict = pipeline.process(records(b'{"id": "a", "text": "x"}'))[0]
     assert verdict.decision == "flag" and verdict.is_alert

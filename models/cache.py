@@ -1,0 +1,117 @@
+"""The result cache: model outputs on disk (diskcache), so a text seen before costs nothing.
+
+Keyed by (model ref = id, version, variant) and the sha256 of the normalised text, so a new model
+version never serves old scores. It survives restarts; a corrupt or unwritable cache directory is
+rebuilt once and otherwise bypassed with a warning, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+log = logging.getLogger(__name__)
+
+
+def text_key(model_ref: str, text: str) -> str:
+    normalized = " ".join(unicodedata.normalize("NFKC", text).split())
+    return f"{model_ref}|{hashlib.sha256(normalized.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
+class ResultCache:
+    def __init__(self, directory: Path, *, ttl_seconds: float, size_mb: int) -> None:
+        self.directory = directory
+        self.ttl_seconds = ttl_seconds
+        self.size_limit = size_mb * 1024 * 1024
+        self.stats = CacheStats()
+        self._cache: diskcache.Cache | None = None
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        for attempt in (1, 2):
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._cache = diskcache.Cache(
+                    str(self.directory),
+                    size_limit=self.size_limit,
+                    eviction_policy="least-recently-stored",
+                )
+                return
+            except (OSError, sqlite3.DatabaseError) as exc:
+                if attempt == 1 and isinstance(exc, sqlite3.DatabaseError):
+                    log.warning(
+                        "result cache at %s is corrupt (%s); rebuilding it", self.directory, exc
+                    )
+                    shutil.rmtree(self.directory, ignore_errors=True)
+                    continue
+                log.warning(
+                    "result cache at %s unusable (%s); running without it", self.directory, exc
+                )
+                self._cache = None
+                return
+
+    @property
+    def enabled(self) -> bool:
+        return self._cache is not None
+
+    def get_many(self, keys: Sequence[str]) -> list[Any | None]:
+        if self._cache is None:
+            self.stats.misses += len(keys)
+            return [None] * len(keys)
+        try:
+            with self._lock:
+                values = [self._cache.get(key) for key in keys]
+        except (OSError, sqlite3.Error) as exc:
+            self._fail(exc)
+            self.stats.misses += len(keys)
+            return [None] * len(keys)
+        hits = sum(v is not None for v in values)
+        self.stats.hits += hits
+        self.stats.misses += len(keys) - hits
+        return values
+
+    def set_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        if self._cache is None or not items:
+            return
+        try:
+            with self._lock, self._cache.transact():
+                for key, value in items:
+                    self._cache.set(key, value, expire=self.ttl_seconds)
+        except (OSError, sqlite3.Error) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.stats.errors += 1
+        log.warning("result cache error (%s); bypassing the cache from now on", exc)
+        self.close()
+
+    def close(self) -> None:
+        if self._cache is not None:
+            try:
+                self._cache.close()
+            except (OSError, sqlite3.Error):
+                pass
+            self._cache = None

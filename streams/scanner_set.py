@@ -1,0 +1,298 @@
+"""The scanners of one pipeline and the path that produces each score.
+
+Per scanner, from its settings: ``heuristic`` (patterns only), ``ml`` (the model), ``hybrid`` (a
+confident heuristic hit settles the text; the model scores the rest) or ``ensemble`` (both; the
+higher risk counts). Scanners that share a model (the multi-task graph) share one encoder pass
+and one result-cache lookup per text. A model that is missing, tampered with or failing turns its
+scanners into ``heuristic_fallback`` (logged, counted, retried later) unless configured
+``fallback = "none"``, which makes it fatal at start. Every result says which path produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from llm_shield.streams.config import SCANNER_NAMES, Settings
+from llm_shield.streams.errors import ShieldError
+from llm_shield.streams.heuristics import (
+    HeuristicPromptInjection,
+    HeuristicSentiment,
+    HeuristicToxicity,
+)
+from llm_shield.streams.scanner import Scanner, ScanResult
+
+log = logging.getLogger(__name__)
+
+HEURISTICS: dict[str, Callable[..., Scanner]] = {
+    "prompt_injection": HeuristicPromptInjection,
+    "toxicity": HeuristicToxicity,
+    "sentiment": HeuristicSentiment,
+}
+
+
+@dataclass
+class ScanStats:
+    model_calls: int = 0
+    model_rows: int = 0
+    fallbacks: int = 0
+    prefilter_settled: int = 0
+    prefilter_passed: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    model_errors: dict[str, str] = field(default_factory=dict)
+
+
+class ModelGroup:
+    """One model (id + variant) and the scanners it answers; loaded at start, retried on failure."""
+
+    def __init__(self, settings: Settings, model_id: str, variant: str, names: list[str]) -> None:
+        self.settings = settings
+        self.model_id = model_id
+        self.variant = variant
+        self.names = names
+        self.classifier = None
+        self.ref = f"{model_id}:{variant}"
+        self.error: str | None = None
+        self.retry_at = 0.0
+
+    def load(self) -> bool:
+        from llm_shield.models.classifier import OnnxClassifier
+        from llm_shield.registry.bootstrap import resolve_model
+
+        models = self.settings.models
+        catalogs = [Path(p) for p in models.catalog.split(":") if p]
+        try:
+            resolved = resolve_model(
+                self.settings.model_home, self.model_id, self.variant, catalog_files=catalogs
+            )
+            missing = [n for n in self.names if n not in resolved.entry.outputs]
+            if missing:
+                raise ShieldError(
+                    f"{self.model_id} has no output for {', '.join(missing)} "
+                    f"(it answers {', '.join(resolved.entry.outputs)})"
+                )
+            classifier = OnnxClassifier(
+                resolved.entry,
+                resolved.folder,
+                max_batch_size=models.max_batch_size,
+                intra_op_threads=models.intra_op_threads,
+                overlap_tokens=models.window_overlap_tokens,
+                max_windows=models.max_windows,
+            )
+            classifier.session.preload()
+        except (ShieldError, OSError, RuntimeError, ValueError) as exc:
+            self.fail(exc)
+            return False
+        self.classifier = classifier
+        self.ref = resolved.ref
+        self.error = None
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        self.classifier = None
+        self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.retry_at = time.monotonic() + self.settings.models.retry_seconds
+        log.warning(
+            "model %s unavailable for %s: %s; heuristic_fallback until it loads (retry in %.0f s)",
+            self.ref,
+            ", ".join(self.names),
+            self.error,
+            self.settings.models.retry_seconds,
+        )
+
+    def ready(self) -> bool:
+        if self.classifier is not None:
+            return True
+        if time.monotonic() >= self.retry_at:
+            return self.load()
+        return False
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    probabilities: dict[str, list[float]]
+    windows: int
+    cached: bool
+
+
+class ScannerSet:
+    def __init__(self, settings: Settings, scanners: Mapping[str, Scanner] | None = None) -> None:
+        """``scanners`` replaces the configured ones (tests fake a collaborator this way)."""
+        self.settings = settings
+        self.stats = ScanStats()
+        self.custom = dict(scanners) if scanners is not None else None
+        self.names = (
+            list(self.custom)
+            if self.custom is not None
+            else [n for n in SCANNER_NAMES if settings.scanners.get(n).enabled]
+        )
+        self.heuristics: dict[str, Scanner] = {}
+        self.groups: dict[tuple[str, str], ModelGroup] = {}
+        self.cache = None
+        if self.custom is not None:
+            return
+        for name in self.names:
+            options = settings.scanners.get(name)
+            self.heuristics[name] = HEURISTICS[name](threshold=options.threshold)
+            if options.mode != "heuristic":
+                key = (options.model, options.variant)
+                self.groups.setdefault(key, ModelGroup(settings, *key, [])).names.append(name)
+        for group in self.groups.values():
+            if not group.load():
+                fatal = [n for n in group.names if settings.scanners.get(n).fallback == "none"]
+                if fatal:
+                    raise ShieldError(f"{', '.join(fatal)}: {group.error}")
+        if self.groups and settings.models.cache_enabled:
+            from llm_shield.models.cache import ResultCache
+
+            self.cache = ResultCache(
+                settings.cache_dir,
+                ttl_seconds=settings.models.cache_ttl_seconds,
+                size_mb=settings.models.cache_size_mb,
+            )
+
+    def describe(self) -> dict[str, str]:
+        """Per scanner, what actually answers now: for the start-up line a person reads."""
+        if self.custom is not None:
+            return dict.fromkeys(self.names, "custom")
+        out = {}
+        for name in self.names:
+            options = self.settings.scanners.get(name)
+            if options.mode == "heuristic":
+                out[name] = "heuristic"
+                continue
+            group = self.groups[(options.model, options.variant)]
+            out[name] = options.mode if group.classifier is not None else "heuristic_fallback"
+        return out
+
+    def model_refs(self) -> list[str]:
+        return sorted({g.ref for g in self.groups.values() if g.classifier is not None})
+
+    # ------------------------------------------------------------------------------- scanning
+
+    def scan(self, texts: Sequence[str]) -> dict[str, list[ScanResult]]:
+        if self.custom is not None:
+            return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
+        heuristic = {name: self.heuristics[name].scan_batch(texts) for name in self.names}
+        out: dict[str, list[ScanResult]] = {}
+        for group in self.groups.values():
+            out.update(self._scan_group(group, texts, heuristic))
+        for name in self.names:
+            out.setdefault(name, heuristic[name])
+        return {name: out[name] for name in self.names}
+
+    def _needs_model(self, name: str, results: list[ScanResult]) -> np.ndarray:
+        options = self.settings.scanners.get(name)
+        if options.mode != "hybrid":
+            return np.ones(len(results), dtype=bool)
+        settle = self.settings.models.hybrid_settle_score
+        return np.array([r.risk < settle for r in results], dtype=bool)
+
+    def _scan_group(
+        self, group: ModelGroup, texts: Sequence[str], heuristic: dict[str, list[ScanResult]]
+    ) -> dict[str, list[ScanResult]]:
+        need = np.zeros(len(texts), dtype=bool)
+        for name in group.names:
+            mask = self._needs_model(name, heuristic[name])
+            if self.settings.scanners.get(name).mode == "hybrid":
+                self.stats.prefilter_settled += int((~mask).sum())
+                self.stats.prefilter_passed += int(mask.sum())
+            need |= mask
+        indices = [i for i in range(len(texts)) if need[i]]
+        scores: dict[int, ModelScores] = {}
+        if indices and group.ready():
+            try:
+                scores = self._model_scores(group, [texts[i] for i in indices], indices)
+            except Exception as exc:  # noqa: BLE001 - any runtime failure must degrade, not stop
+                log.exception("model %s failed on a batch of %d", group.ref, len(indices))
+                group.fail(exc)
+                scores = {}
+        settle = self.settings.models.hybrid_settle_score
+        results: dict[str, list[ScanResult]] = {}
+        for name in group.names:
+            mode = self.settings.scanners.get(name).mode
+            merged = []
+            for i, h in enumerate(heuristic[name]):
+                if mode == "hybrid" and h.risk >= settle:
+                    merged.append(h)  # the prefilter settled it; the model never saw it
+                elif i not in scores:
+                    self.stats.fallbacks += 1
+                    merged.append(replace(h, method="heuristic_fallback"))
+                elif mode == "ensemble":
+                    m = self._result(group, name, scores[i])
+                    merged.append(replace(m if m.risk >= h.risk else h, matched=h.matched))
+                else:
+                    merged.append(self._result(group, name, scores[i]))
+            results[name] = merged
+        return results
+
+    def _model_scores(
+        self, group: ModelGroup, texts: list[str], indices: list[int]
+    ) -> dict[int, ModelScores]:
+        from llm_shield.models.cache import text_key
+
+        keys = [text_key(group.ref, t) for t in texts]
+        cached = self.cache.get_many(keys) if self.cache is not None else [None] * len(keys)
+        out: dict[int, ModelScores] = {}
+        missing = []
+        for position, (index, value) in enumerate(zip(indices, cached, strict=True)):
+            if value is not None:
+                out[index] = ModelScores(value["p"], value["w"], cached=True)
+                self.stats.cache_hits += 1
+            else:
+                missing.append(position)
+                self.stats.cache_misses += 1
+        if missing:
+            assert group.classifier is not None
+            prediction = group.classifier.run([texts[p] for p in missing])
+            self.stats.model_calls += 1
+            self.stats.model_rows += len(missing)
+            fresh = []
+            for row, position in enumerate(missing):
+                probabilities = {
+                    task: [float(x) for x in values[row]]
+                    for task, values in prediction.probabilities.items()
+                }
+                out[indices[position]] = ModelScores(
+                    probabilities, prediction.windows[row], cached=False
+                )
+                fresh.append((keys[position], {"p": probabilities, "w": prediction.windows[row]}))
+            if self.cache is not None:
+                self.cache.set_many(fresh)
+        return out
+
+    def _result(self, group: ModelGroup, name: str, scores: ModelScores) -> ScanResult:
+        assert group.classifier is not None
+        spec = group.classifier.entry.outputs[name]
+        labels = list(spec.labels)
+        probabilities = scores.probabilities[name]
+        method = "cache" if scores.cached else "ml"
+        if name == "sentiment":
+            by_label = dict(zip(labels, probabilities, strict=True))
+            label = max(by_label, key=by_label.__getitem__)
+            return ScanResult(
+                score=by_label[label],
+                label=label,
+                risk=by_label.get(spec.positive_label, 0.0),
+                method=method,
+                model=group.ref,
+                scores=by_label,
+                windows=scores.windows,
+            )
+        risk = probabilities[labels.index(spec.positive_label)]
+        negative = next(label for label in labels if label != spec.positive_label)
+        threshold = self.settings.scanners.get(name).threshold
+        return ScanResult(
+            score=risk,
+            label=spec.positive_label if risk >= threshold else negative,
+            risk=risk,
+            method=method,
+            model=group.ref,
+            windows=scores.windows,
+        )

@@ -78,6 +78,8 @@ class ModelSettings:
     cache_size_mb: int = 512
     hybrid_settle_score: float = 0.85
     retry_seconds: float = 30.0
+    # How often a loaded model's files are re-checked (size + mtime, sha256 when they changed).
+    verify_interval_seconds: float = 60.0
     catalog: str = ""  # extra catalog files (os.pathsep-separated), as LLM_SHIELD_CATALOG
 
 
@@ -313,6 +315,8 @@ def _validate(settings: Settings) -> Settings:
     need(models.max_windows >= 2, "models.max_windows must be at least 2")
     need(models.window_overlap_tokens >= 0, "models.window_overlap_tokens must be >= 0")
     need(models.cache_ttl_seconds > 0, "models.cache_ttl_seconds must be > 0")
+    need(models.verify_interval_seconds > 0, "models.verify_interval_seconds must be > 0")
+    need(models.retry_seconds > 0, "models.retry_seconds must be > 0")
     need(models.cache_size_mb >= 1, "models.cache_size_mb must be at least 1")
     need(
         0.0 < models.hybrid_settle_score <= 1.0,

@@ -52,5 +52,10 @@ def summary_line(summary: Mapping[str, Any]) -> str:
             "flagged by "
             + ", ".join(f"{SHORT_NAMES.get(k, k)} {v:,}" for k, v in sorted(flagged.items()))
         )
+    lookups = summary.get("cache_hits", 0) + summary.get("cache_misses", 0)
+    if lookups:
+        parts.append(f"cache hits {summary['cache_hits'] / lookups:.0%}")
+    if summary.get("fallbacks"):
+        parts.append(f"heuristic_fallback {summary['fallbacks']:,}")
     parts.append(f"{summary['events_per_s']:,.0f} ev/s")
     return " · ".join(parts)

@@ -28,6 +28,15 @@ class ReplaySummary:
     flagged_by_scanner: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     events_per_s: float = 0.0
+    mean_batch_size: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    cache_hit_ratio: float = 0.0
+    model_calls: int = 0
+    model_rows: int = 0
+    fallbacks: int = 0
+    prefilter_settled: int = 0
+    models: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +83,17 @@ def replay_lines(
     summary.decisions = dict(stats.decisions)
     summary.dead_letter_reasons = dict(stats.dead_letter_reasons)
     summary.flagged_by_scanner = dict(stats.flagged_by_scanner)
+    scanning = pipeline.scanners.stats
+    summary.cache_hits = scanning.cache_hits
+    summary.cache_misses = scanning.cache_misses
+    lookups = scanning.cache_hits + scanning.cache_misses
+    summary.cache_hit_ratio = round(scanning.cache_hits / lookups, 4) if lookups else 0.0
+    summary.model_calls = scanning.model_calls
+    summary.model_rows = scanning.model_rows
+    summary.fallbacks = scanning.fallbacks
+    summary.prefilter_settled = scanning.prefilter_settled
+    summary.models = pipeline.scanners.model_refs()
+    summary.mean_batch_size = round(summary.lines / stats.batches, 1) if stats.batches else 0.0
     summary.seconds = round(time.perf_counter() - started, 3)
     summary.events_per_s = round(summary.lines / summary.seconds, 1) if summary.seconds else 0.0
     return summary

@@ -60,6 +60,8 @@ class ModelGroup:
         self.ref = f"{model_id}:{variant}"
         self.error: str | None = None
         self.retry_at = 0.0
+        self.resolved = None
+        self.verified_at = 0.0
 
     def load(self) -> bool:
         from llm_shield.models.classifier import OnnxClassifier
@@ -90,8 +92,11 @@ class ModelGroup:
             self.fail(exc)
             return False
         self.classifier = classifier
+        self.resolved = resolved
+        self.verified_at = time.monotonic()
         self.ref = resolved.ref
         self.error = None
+        log.info("model %s loaded for %s", self.ref, ", ".join(self.names))
         return True
 
     def fail(self, exc: BaseException) -> None:
@@ -107,11 +112,39 @@ class ModelGroup:
         )
 
     def ready(self) -> bool:
+        """Loaded and its files still what the manifest says; else retry when it is time."""
+        now = time.monotonic()
         if self.classifier is not None:
-            return True
-        if time.monotonic() >= self.retry_at:
+            if now - self.verified_at < self.settings.models.verify_interval_seconds:
+                return True
+            from llm_shield.registry.install import verify
+
+            self.verified_at = now
+            problems = verify(
+                self.settings.model_home,
+                self.resolved.entry,
+                [self.variant],
+                use_cache=True,
+            )
+            if not problems:
+                return True
+            self.fail(ShieldError(f"model files changed on disk: {problems[0]}"))
+            return False
+        if now >= self.retry_at:
             return self.load()
         return False
+
+
+class _Lazy(dict):
+    """Heuristic results per scanner, computed only when a path needs them."""
+
+    def __init__(self, compute: Callable[[str], list[ScanResult]]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, name: str) -> list[ScanResult]:
+        self[name] = value = self._compute(name)
+        return value
 
 
 @dataclass(frozen=True)
@@ -179,30 +212,27 @@ class ScannerSet:
     def scan(self, texts: Sequence[str]) -> dict[str, list[ScanResult]]:
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
-        heuristic = {name: self.heuristics[name].scan_batch(texts) for name in self.names}
+        heuristic = _Lazy(lambda name: self.heuristics[name].scan_batch(texts))
         out: dict[str, list[ScanResult]] = {}
         for group in self.groups.values():
             out.update(self._scan_group(group, texts, heuristic))
         for name in self.names:
-            out.setdefault(name, heuristic[name])
+            if name not in out:
+                out[name] = heuristic[name]
         return {name: out[name] for name in self.names}
 
-    def _needs_model(self, name: str, results: list[ScanResult]) -> np.ndarray:
-        options = self.settings.scanners.get(name)
-        if options.mode != "hybrid":
-            return np.ones(len(results), dtype=bool)
-        settle = self.settings.models.hybrid_settle_score
-        return np.array([r.risk < settle for r in results], dtype=bool)
-
     def _scan_group(
-        self, group: ModelGroup, texts: Sequence[str], heuristic: dict[str, list[ScanResult]]
+        self, group: ModelGroup, texts: Sequence[str], heuristic: _Lazy
     ) -> dict[str, list[ScanResult]]:
+        settle = self.settings.models.hybrid_settle_score
         need = np.zeros(len(texts), dtype=bool)
         for name in group.names:
-            mask = self._needs_model(name, heuristic[name])
-            if self.settings.scanners.get(name).mode == "hybrid":
-                self.stats.prefilter_settled += int((~mask).sum())
-                self.stats.prefilter_passed += int(mask.sum())
+            if self.settings.scanners.get(name).mode != "hybrid":
+                need[:] = True
+                continue
+            mask = np.array([r.risk < settle for r in heuristic[name]], dtype=bool)
+            self.stats.prefilter_settled += int((~mask).sum())
+            self.stats.prefilter_passed += int(mask.sum())
             need |= mask
         indices = [i for i in range(len(texts)) if need[i]]
         scores: dict[int, ModelScores] = {}
@@ -213,10 +243,12 @@ class ScannerSet:
                 log.exception("model %s failed on a batch of %d", group.ref, len(indices))
                 group.fail(exc)
                 scores = {}
-        settle = self.settings.models.hybrid_settle_score
         results: dict[str, list[ScanResult]] = {}
         for name in group.names:
             mode = self.settings.scanners.get(name).mode
+            if mode == "ml" and len(scores) == len(texts):  # the common case: no heuristics run
+                results[name] = [self._result(group, name, scores[i]) for i in range(len(texts))]
+                continue
             merged = []
             for i, h in enumerate(heuristic[name]):
                 if mode == "hybrid" and h.risk >= settle:
@@ -238,33 +270,36 @@ class ScannerSet:
         from llm_shield.models.cache import text_key
 
         keys = [text_key(group.ref, t) for t in texts]
-        cached = self.cache.get_many(keys) if self.cache is not None else [None] * len(keys)
-        out: dict[int, ModelScores] = {}
-        missing = []
-        for position, (index, value) in enumerate(zip(indices, cached, strict=True)):
+        unique = list(dict.fromkeys(keys))  # a text repeated in a batch is scored once
+        cached = self.cache.get_many(unique) if self.cache is not None else [None] * len(unique)
+        found: dict[str, ModelScores] = {}
+        for key, value in zip(unique, cached, strict=True):
             if value is not None:
-                out[index] = ModelScores(value["p"], value["w"], cached=True)
-                self.stats.cache_hits += 1
-            else:
-                missing.append(position)
-                self.stats.cache_misses += 1
+                found[key] = ModelScores(value["p"], value["w"], cached=True)
+        missing = [key for key in unique if key not in found]
         if missing:
             assert group.classifier is not None
-            prediction = group.classifier.run([texts[p] for p in missing])
+            first_text = dict(zip(reversed(keys), reversed(texts), strict=True))
+            prediction = group.classifier.run([first_text[key] for key in missing])
             self.stats.model_calls += 1
             self.stats.model_rows += len(missing)
             fresh = []
-            for row, position in enumerate(missing):
+            for row, key in enumerate(missing):
                 probabilities = {
                     task: [float(x) for x in values[row]]
                     for task, values in prediction.probabilities.items()
                 }
-                out[indices[position]] = ModelScores(
-                    probabilities, prediction.windows[row], cached=False
-                )
-                fresh.append((keys[position], {"p": probabilities, "w": prediction.windows[row]}))
+                found[key] = ModelScores(probabilities, prediction.windows[row], cached=False)
+                fresh.append((key, {"p": probabilities, "w": prediction.windows[row]}))
             if self.cache is not None:
                 self.cache.set_many(fresh)
+        out: dict[int, ModelScores] = {}
+        for index, key in zip(indices, keys, strict=True):
+            out[index] = found[key]
+            if found[key].cached:
+                self.stats.cache_hits += 1
+            else:
+                self.stats.cache_misses += 1
         return out
 
     def _result(self, group: ModelGroup, name: str, scores: ModelScores) -> ScanResult:

@@ -29,7 +29,7 @@ models: install-build
 model-card: models
 	$(BIN)/llm-shield models eval -o docs/model-card.md
 
-run: install
+run: models
 	$(BIN)/llm-shield dev --demo
 
 test: models

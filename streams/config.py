@@ -116,10 +116,12 @@ class ScannerSettings:
 
 def _scanner_defaults() -> dict[str, ScannerSettings]:
     return {
-        "prompt_injection": ScannerSettings(threshold=0.5, action="block"),
-        "toxicity": ScannerSettings(threshold=0.5, action="block"),
+        # Ensemble: the model catches paraphrases in short texts, the patterns catch explicit
+        # attacks anywhere in long ones (a mean-pooled window dilutes one injected sentence).
+        "prompt_injection": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
+        "toxicity": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
         # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
-        "sentiment": ScannerSettings(threshold=0.6, action="ignore"),
+        "sentiment": ScannerSettings(threshold=0.6, action="ignore", mode="ml"),
     }
 
 

@@ -258,7 +258,8 @@ class ScannerSet:
                     merged.append(replace(h, method="heuristic_fallback"))
                 elif mode == "ensemble":
                     m = self._result(group, name, scores[i])
-                    merged.append(replace(m if m.risk >= h.risk else h, matched=h.matched))
+                    best = m if m.risk >= h.risk else h
+                    merged.append(replace(best, matched=h.matched, windows=m.windows))
                 else:
                     merged.append(self._result(group, name, scores[i]))
             results[name] = merged

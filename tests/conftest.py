@@ -15,8 +15,10 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -132,7 +134,11 @@ class WorkerProcess:
         self.stderr_lines: list[str] = []
         self._ready = threading.Event()
 
-    def start(self, timeout_seconds: float = 60.0) -> WorkerProcess:
+    def start(self, timeout_seconds: float = 90.0) -> WorkerProcess:
+        self.start_async()
+        return self.wait_ready(timeout_seconds)
+
+    def start_async(self) -> None:
         env = {**os.environ, **self.topics.env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [*llm_shield_command(), "worker", *self.args],
@@ -142,6 +148,8 @@ class WorkerProcess:
             text=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()
+
+    def wait_ready(self, timeout_seconds: float = 90.0) -> WorkerProcess:
         if not self._ready.wait(timeout_seconds):
             self.stop()
             raise AssertionError("worker not ready:\n" + "".join(self.stderr_lines[-40:]))
@@ -185,3 +193,45 @@ def starter_home() -> Path:
     home = default_home()
     build(home)
     return home
+
+
+class ModelServer:
+    """stdlib http.server on 127.0.0.1 that counts GETs and can cut one path short."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.hits: Counter[str] = Counter()
+        self.truncate: set[str] = set()
+        server = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.hits[self.path] += 1
+                if self.path in server.truncate:
+                    data = (root / self.path.lstrip("/")).read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                super().do_GET()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

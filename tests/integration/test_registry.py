@@ -3,10 +3,7 @@ checksum mismatch, truncated downloads, a server that is gone, and two installs 
 
 import shutil
 import subprocess
-import threading
-from collections import Counter
 from dataclasses import replace
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -16,51 +13,10 @@ from llm_shield.models.classifier import OnnxClassifier
 from llm_shield.registry.home import entry_path, model_dir
 from llm_shield.registry.install import verify
 from llm_shield.registry.manifest import FileEntry, load_entry, sha256_file
+from tests.conftest import ModelServer as Server
 from tests.conftest import llm_shield_command
 
 pytestmark = pytest.mark.integration
-
-
-class Server:
-    """stdlib http.server on 127.0.0.1 that counts GETs and can cut one path short."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.hits: Counter[str] = Counter()
-        self.truncate: set[str] = set()
-        server = self
-
-        class Handler(SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs) -> None:
-                super().__init__(*args, directory=str(root), **kwargs)
-
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                server.hits[self.path] += 1
-                if self.path in server.truncate:
-                    data = (root / self.path.lstrip("/")).read_bytes()
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                super().do_GET()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ def create_app(
     *,
     on_outcomes: OutcomeSink | None = None,
     on_ready: Callable[[], Any] | None = None,
+    on_batch: Callable[[int, float], None] | None = None,
 ) -> faust.App:
     """Build the worker app; nothing connects until a ``faust.Worker`` starts it."""
     app = faust.App(
@@ -100,6 +101,8 @@ def create_app(
             ]
             started = time.perf_counter()
             outcomes = await loop.run_in_executor(executor, pipeline.process, records)
+            if on_batch is not None:
+                on_batch(len(records), time.perf_counter() - started)
             await publish(outcomes)
             for event in events:
                 await stream.ack(event)

@@ -142,6 +142,8 @@ class Settings:
     broker: str = "127.0.0.1:9092"
     group_id: str = "llm-shield"
     log_level: str = "warning"
+    metrics_port: int = 0  # 0 = no metrics endpoint
+    metrics_host: str = "127.0.0.1"
     cache_dir: Path = field(default_factory=lambda: _default_cache_root() / "cache")
     model_home: Path = field(default_factory=lambda: _default_model_home())
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
@@ -274,6 +276,7 @@ def _validate(settings: Settings) -> Settings:
             bool(host) and port.isdigit() and 0 < int(port) < 65536,
             f"broker: {part.strip()!r} is not host:port",
         )
+    need(0 <= settings.metrics_port < 65536, "metrics_port must be 0 (off) or a port number")
     need(settings.kafka.partitions >= 1, "kafka.partitions must be at least 1")
     need(settings.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1")
     need(settings.kafka.session_timeout_seconds > 0, "kafka.session_timeout_seconds must be > 0")

@@ -54,7 +54,14 @@ def run_worker(
         if publish_on_ready:
             await publish_lines(settings, publish_on_ready)
 
-    app = create_app(settings, pipeline, on_outcomes=on_outcomes, on_ready=ready)
+    on_batch = None
+    if settings.metrics_port:
+        from llm_shield.streams.metrics import WorkerMetrics
+
+        metrics = WorkerMetrics(pipeline)
+        metrics.start(settings.metrics_port, settings.metrics_host)
+        on_batch = metrics.observe_batch
+    app = create_app(settings, pipeline, on_outcomes=on_outcomes, on_ready=ready, on_batch=on_batch)
     worker = faust.Worker(
         app,
         loop=loop,

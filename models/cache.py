@@ -33,6 +33,8 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     errors: int = 0
+    writes: int = 0
+    entries_at_open: int = 0
 
     @property
     def hit_ratio(self) -> float:
@@ -77,6 +79,29 @@ class ResultCache:
     def enabled(self) -> bool:
         return self._cache is not None
 
+    def entries(self) -> int:
+        if self._cache is None:
+            return 0
+        try:
+            return len(self._cache)
+        except (OSError, sqlite3.Error):
+            return 0
+
+    def size_bytes(self) -> int:
+        if self._cache is None:
+            return 0
+        try:
+            return int(self._cache.volume())
+        except (OSError, sqlite3.Error):
+            return 0
+
+    def dropped(self) -> int:
+        """Entries gone since open, by size-limit eviction or TTL expiry (diskcache does not say
+        which): entries at open + writes - entries now (overwrites of a key count as drops)."""
+        if self._cache is None:
+            return 0
+        return max(0, self.stats.entries_at_open + self.stats.writes - self.entries())
+
     def get_many(self, keys: Sequence[str]) -> list[Any | None]:
         if self._cache is None:
             self.stats.misses += len(keys)
@@ -100,6 +125,7 @@ class ResultCache:
             with self._lock, self._cache.transact():
                 for key, value in items:
                     self._cache.set(key, value, expire=self.ttl_seconds)
+            self.stats.writes += len(items)
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)
 

@@ -38,13 +38,18 @@ class OnnxClassifier:
         intra_op_threads: int = 0,
         overlap_tokens: int = 32,
         max_windows: int = 64,
+        graph_optimization: str = "all",
         model_file: str = "model.onnx",
     ) -> None:
         self.entry = entry
         self.folder = folder
         self.max_batch_size = max_batch_size
         self.max_windows = max_windows
-        self.session = OnnxSession(folder / model_file, intra_op_threads=intra_op_threads)
+        self.session = OnnxSession(
+            folder / model_file,
+            intra_op_threads=intra_op_threads,
+            graph_optimization=graph_optimization,
+        )
         self.tokenizer: TextTokenizer | None = None
         if entry.input_kind == "token_ids":
             assert entry.tokenizer is not None

@@ -24,10 +24,21 @@ class SessionStats:
     run_seconds: float = 0.0
 
 
+OPTIMIZATION_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
 class OnnxSession:
-    def __init__(self, path: Path, *, intra_op_threads: int = 0) -> None:
+    def __init__(
+        self, path: Path, *, intra_op_threads: int = 0, graph_optimization: str = "all"
+    ) -> None:
         self.path = path
         self.intra_op_threads = intra_op_threads
+        self.graph_optimization = graph_optimization
         self.stats = SessionStats()
         self._session: ort.InferenceSession | None = None
         self._lock = threading.Lock()
@@ -37,7 +48,7 @@ class OnnxSession:
             if self._session is None:
                 started = time.perf_counter()
                 options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.graph_optimization_level = OPTIMIZATION_LEVELS[self.graph_optimization]
                 options.intra_op_num_threads = self.intra_op_threads
                 options.inter_op_num_threads = 1
                 self._session = ort.InferenceSession(

@@ -70,6 +70,7 @@ class ModelSettings:
     """The model runtime: threads, the result cache, the hybrid rule, retries after failures."""
 
     intra_op_threads: int = 0  # 0 = onnxruntime's choice (all cores)
+    graph_optimization: str = "all"  # disable | basic | extended | all
     max_batch_size: int = 32
     window_overlap_tokens: int = 32
     max_windows: int = 64  # a longer text is scored on its first and last windows only
@@ -316,6 +317,10 @@ def _validate(settings: Settings) -> Settings:
         need("/" in scanner.model, f"scanners.{name}.model must look like task/name")
     models = settings.models
     need(models.intra_op_threads >= 0, "models.intra_op_threads must be >= 0")
+    need(
+        models.graph_optimization in ("disable", "basic", "extended", "all"),
+        "models.graph_optimization must be disable, basic, extended or all",
+    )
     need(models.max_batch_size >= 1, "models.max_batch_size must be at least 1")
     need(models.max_windows >= 2, "models.max_windows must be at least 2")
     need(models.window_overlap_tokens >= 0, "models.window_overlap_tokens must be >= 0")

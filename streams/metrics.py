@@ -66,6 +66,23 @@ class PipelineCollector(Collector):
         yield CounterMetricFamily(
             "llm_shield_fallbacks", "Scores answered by heuristic_fallback", value=scans.fallbacks
         )
+        cache_store = self.pipeline.scanners.cache
+        if cache_store is not None:
+            yield GaugeMetricFamily(
+                "llm_shield_cache_entries",
+                "Entries in the result cache",
+                value=cache_store.entries(),
+            )
+            yield GaugeMetricFamily(
+                "llm_shield_cache_bytes",
+                "Bytes used by the result cache",
+                value=cache_store.size_bytes(),
+            )
+            yield CounterMetricFamily(
+                "llm_shield_cache_dropped",
+                "Result-cache entries dropped by size-limit eviction or TTL expiry",
+                value=cache_store.dropped(),
+            )
         loaded = GaugeMetricFamily(
             "llm_shield_model_loaded", "1 when the model is loaded and verified", labels=["model"]
         )

@@ -86,6 +86,7 @@ class ModelGroup:
                 intra_op_threads=models.intra_op_threads,
                 overlap_tokens=models.window_overlap_tokens,
                 max_windows=models.max_windows,
+                graph_optimization=models.graph_optimization,
             )
             classifier.session.preload()
         except (ShieldError, OSError, RuntimeError, ValueError) as exc:

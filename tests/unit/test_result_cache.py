@@ -1,0 +1,45 @@
+"""The result cache: it survives reopening; a corrupt one is rebuilt, an unusable one bypassed."""
+
+import logging
+from pathlib import Path
+
+from llm_shield.models.cache import ResultCache, text_key
+
+
+def test_values_survive_a_restart_and_count_hits(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8)
+    key = text_key("m@1:int8", "Hello   world")
+    assert key == text_key("m@1:int8", "Hello world")  # whitespace-normalised
+    assert key != text_key("m@2:int8", "Hello world")  # another model version never shares
+    cache.set_many([(key, {"p": {"sentiment": [0.1, 0.2, 0.7]}, "w": 1})])
+    cache.close()
+    reopened = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8)
+    assert reopened.get_many([key, "missing"]) == [
+        {"p": {"sentiment": [0.1, 0.2, 0.7]}, "w": 1},
+        None,
+    ]
+    assert (reopened.stats.hits, reopened.stats.misses) == (1, 1)
+    assert reopened.entries() == 1 and reopened.size_bytes() > 0
+
+
+def test_corrupt_cache_directory_is_rebuilt(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
+    cache = ResultCache(folder, ttl_seconds=60, size_mb=8)
+    assert cache.enabled
+    cache.set_many([("k", {"p": {}, "w": 1})])
+    assert cache.get_many(["k"]) == [{"p": {}, "w": 1}]
+    assert "rebuilding" in caplog.text
+
+
+def test_cache_in_a_path_that_is_a_file_is_bypassed(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cache = ResultCache(blocker / "c", ttl_seconds=60, size_mb=8)
+    assert not cache.enabled
+    cache.set_many([("k", {"p": {}, "w": 1})])  # no exception: bypassed
+    assert cache.get_many(["k"]) == [None]
+    assert "running without it" in caplog.text

@@ -584,22 +584,31 @@ def models_fetch(ref: str, home: Path | None, catalog_files: Sequence[Path]) -> 
     click.echo(f"installed {entry.id}@{entry.version} ({variant or ', '.join(entry.variants)})")
 
 
+def _installed_matching(home: Path, ref: str | None) -> tuple[list[Any], str | None]:
+    """Installed manifest entries, all or those of one model id; the variant named, if any."""
+    from llm_shield.registry.catalog import parse_ref
+    from llm_shield.registry.home import installed_entries
+    from llm_shield.registry.install import ModelNotInstalled
+
+    entries = installed_entries(home)
+    if ref is None:
+        return entries, None
+    model_id, variant = parse_ref(ref)
+    entries = [e for e in entries if e.id == model_id]
+    if not entries:
+        raise ModelNotInstalled(f"{model_id} is not installed in {home}")
+    return entries, variant
+
+
 @models.command("verify")
 @click.argument("ref", metavar="[ID]", required=False)
 @_home_option
 def models_verify(ref: str | None, home: Path | None) -> None:
     """Re-hash installed files against their manifests; exits 5 naming any file that differs."""
-    from llm_shield.registry.catalog import parse_ref
-    from llm_shield.registry.home import installed_entries
     from llm_shield.registry.install import ChecksumMismatch, verify
 
     home = _resolve_home(home)
-    entries = installed_entries(home)
-    if ref:
-        model_id, _ = parse_ref(ref)
-        entries = [e for e in entries if e.id == model_id]
-        if not entries:
-            raise click.UsageError(f"{model_id} is not installed in {home}")
+    entries, _ = _installed_matching(home, ref)
     problems = []
     for entry in entries:
         found = verify(home, entry)
@@ -616,20 +625,17 @@ def models_verify(ref: str | None, home: Path | None) -> None:
 @_home_option
 def models_path(ref: str, home: Path | None) -> None:
     """Print where an installed model (or one of its variants) lives."""
-    from llm_shield.registry.catalog import parse_ref
-    from llm_shield.registry.home import installed_entries, model_dir
+    from llm_shield.registry.home import model_dir
     from llm_shield.registry.install import ModelNotInstalled
 
     home = _resolve_home(home)
-    model_id, variant = parse_ref(ref)
-    entry = next((e for e in installed_entries(home) if e.id == model_id), None)
-    if entry is None:
-        raise ModelNotInstalled(f"{model_id} is not installed in {home}")
+    entries, variant = _installed_matching(home, ref)
+    entry = entries[-1]
     folder = model_dir(home, entry.id, entry.version)
     if variant:
         folder = folder / variant
         if not folder.is_dir():
-            raise ModelNotInstalled(f"{model_id}@{variant} is not installed")
+            raise ModelNotInstalled(f"{entry.id}@{variant} is not installed")
     click.echo(str(folder))
 
 
@@ -638,15 +644,10 @@ def models_path(ref: str, home: Path | None) -> None:
 @_home_option
 def models_remove(ref: str, home: Path | None) -> None:
     """Uninstall a model (every version of it) from the model home."""
-    from llm_shield.registry.catalog import parse_ref
-    from llm_shield.registry.home import installed_entries
-    from llm_shield.registry.install import ModelNotInstalled, remove
+    from llm_shield.registry.install import remove
 
     home = _resolve_home(home)
-    model_id, _ = parse_ref(ref)
-    entries = [e for e in installed_entries(home) if e.id == model_id]
-    if not entries:
-        raise ModelNotInstalled(f"{model_id} is not installed in {home}")
+    entries, _ = _installed_matching(home, ref)
     for entry in entries:
         remove(home, entry.id, entry.version)
         click.echo(f"removed {entry.id}@{entry.version}")

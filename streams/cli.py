@@ -745,6 +745,38 @@ def models_convert(
         click.echo(f"  {variant}: max |logit - pytorch| = {diff:.2e}")
 
 
+@cli.command()
+@click.option(
+    "--events",
+    "events_count",
+    type=click.IntRange(min=50),
+    default=3000,
+    show_default=True,
+    help="How many events the run uses.",
+)
+@click.option("--quick", is_flag=True, help="A short run (under a minute): 600 events.")
+@click.option("--variant", type=click.Choice(["fp32", "int8"]), default="int8", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the JSON report here.",
+)
+def bench(events_count: int, quick: bool, variant: str, output: Path | None) -> None:
+    """Benchmarks: bare model, one text at a time, replay, Kafka cold / cache hits / latency.
+
+    Prints one JSON report; progress goes to stderr. Needs the starter models (make models).
+    """
+    from llm_shield.ops.bench import run_bench
+
+    report = run_bench(600 if quick else events_count, quick=quick, variant=variant)
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    click.echo(text)
+    if output is not None:
+        output.write_text(text + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: ShieldError -> one line on stderr and its exit code."""
     try:

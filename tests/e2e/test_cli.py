@@ -282,3 +282,26 @@ def test_settings_lists_every_setting_with_its_env_name() -> None:
     assert values["topics.prompts"] == "llm-shield.prompts"
     table = run_cli("settings").stdout
     assert "LLM_SHIELD_SCANNERS_TOXICITY_THRESHOLD" in table
+
+
+def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
+    """The bench must not rot: it runs in CI and its report has every documented field.
+    No number is asserted: these machines are shared and noisy."""
+    out = tmp_path / "report.json"
+    result = run_cli("bench", "--quick", "-o", str(out), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = orjson.loads(result.stdout)
+    assert report == orjson.loads(out.read_bytes())
+    for key in (
+        "raw_model_texts_per_s",
+        "one_at_a_time_texts_per_s",
+        "replay_texts_per_s",
+        "kafka_events_per_s",
+        "kafka_cache_hit_events_per_s",
+        "rss_mb",
+    ):
+        assert report[key] > 0, key
+    assert set(report["machine"]) >= {"cores", "onnxruntime", "variant", "threads"}
+    assert set(report["latency_ms"]) >= {"load_fraction", "p50", "p95", "p99"}
+    assert set(report["batch"]) == {"mean_size", "p99_inference_ms"}
+    assert set(report["ratios"]) == {"kafka_vs_raw", "kafka_vs_one_at_a_time"}

@@ -1,0 +1,433 @@
+"""``llm-shield bench``: throughput and latency of the same models, side by side in one run.
+
+It compares the bare multi-task graph, the one-text-at-a-time way guardrail libraries scan (each
+scanner's own model, batch size 1), the offline pipeline, and the worker on the embedded broker
+(cold, then all cache hits, then latency at half load). Numbers only; no thresholds are asserted
+anywhere, because these machines are shared and noisy: compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llm_shield.streams.errors import ShieldError
+
+
+class BenchError(ShieldError):
+    exit_code = 4
+
+
+def _progress(total: int, label: str):  # noqa: ANN202 - tqdm's type
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="ev", file=sys.stderr, disable=None, leave=False)
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def build_events(count: int, *, repeat_fraction: float = 0.1, seed: int = 7) -> list[dict]:
+    """Prompts and responses from the packaged corpora, with their real length distribution."""
+    from llm_shield.ops.build_models import load_injection, load_sentiment, locate_assets
+
+    assets = locate_assets()
+    prompts = load_injection(assets)["test"].texts
+    responses = load_sentiment(assets)["test"].texts
+    rng = random.Random(seed)
+    events: list[dict] = []
+    for index in range(count):
+        if events and rng.random() < repeat_fraction:
+            text = rng.choice(events)["text"]
+            kind = "prompt"
+        elif index % 3 == 2:
+            text, kind = rng.choice(responses), "response"
+        else:
+            text, kind = rng.choice(prompts), "prompt"
+        events.append({"id": f"bench-{index}", "kind": kind, "text": text})
+    return events
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def raw_model(home: Path, texts: Sequence[str], variant: str, threads: int) -> tuple[float, int]:
+    """The multi-task graph alone, tokenisation included; the best batch size wins."""
+    from llm_shield.models.classifier import OnnxClassifier
+    from llm_shield.registry.bootstrap import resolve_model
+
+    resolved = resolve_model(home, "multi_task/starter-minilm", variant)
+    best, best_size = 0.0, 0
+    for size in (8, 16, 32, 64):
+        classifier = OnnxClassifier(
+            resolved.entry, resolved.folder, max_batch_size=size, intra_op_threads=threads
+        )
+        classifier.run(texts[:size])  # warm-up: load and first-run allocations
+        started = time.perf_counter()
+        classifier.run(texts)
+        rate = _rate(len(texts), time.perf_counter() - started)
+        if rate > best:
+            best, best_size = rate, size
+    return best, best_size
+
+
+def one_at_a_time(home: Path, texts: Sequence[str], variant: str, threads: int) -> float:
+    """Each scanner's own model, one text at a time, one scanner after another."""
+    from llm_shield.models.classifier import OnnxClassifier
+    from llm_shield.registry.bootstrap import resolve_model
+
+    classifiers = []
+    for task in ("prompt_injection", "toxicity", "sentiment"):
+        resolved = resolve_model(home, f"{task}/starter-minilm", variant)
+        classifier = OnnxClassifier(
+            resolved.entry, resolved.folder, max_batch_size=1, intra_op_threads=threads
+        )
+        classifier.run(texts[:1])
+        classifiers.append(classifier)
+    started = time.perf_counter()
+    for text in texts:
+        for classifier in classifiers:
+            classifier.run([text])
+    return _rate(len(texts), time.perf_counter() - started)
+
+
+def replay_rate(settings: Any, events: Sequence[dict]) -> float:
+    from llm_shield.streams.pipeline import Pipeline
+    from llm_shield.streams.replay import replay_lines
+
+    pipeline = Pipeline(settings)
+    lines = [orjson.dumps(e) for e in events]
+    summary = replay_lines(pipeline, lines, write_verdict=lambda _: None)
+    return summary.events_per_s
+
+
+class _Worker:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "llm_shield.streams.cli", "worker"],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ready = threading.Event()
+        self.lines: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if "ready in" in line:
+                self.ready.set()
+
+    def wait(self, seconds: float = 120) -> None:
+        if not self.ready.wait(seconds):
+            self.stop()
+            raise BenchError("bench worker did not start: " + "".join(self.lines[-5:]).strip())
+
+    def rss_mb(self) -> float:
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            pass
+        return 0.0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def _publish_and_collect(
+    settings: Any,
+    events: Sequence[dict],
+    *,
+    on_verdict: Callable[[], None] | None = None,
+) -> float:
+    """Publish events as fast as possible; seconds from the first publish to the last verdict."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=5)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(settings.topics.verdicts) or set()
+        while not partitions:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(settings.topics.verdicts) or set()
+            await asyncio.sleep(0.1)
+        assignment = [TopicPartition(settings.topics.verdicts, p) for p in partitions]
+        consumer.assign(assignment)
+        await consumer.seek_to_end(*assignment)
+        wanted = {e["id"] for e in events}
+        started = time.perf_counter()
+
+        async def publish() -> None:
+            pending = [
+                await producer.send(
+                    settings.topics.prompts, value=orjson.dumps(e), key=e["id"].encode()
+                )
+                for e in events
+            ]
+            await asyncio.gather(*pending)
+
+        publisher = asyncio.create_task(publish())
+        seen: set[str] = set()
+        while len(seen) < len(wanted):
+            if time.perf_counter() - started > 600:
+                raise BenchError(f"only {len(seen)} of {len(wanted)} verdicts after 600 s")
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            for records in batches.values():
+                for record in records:
+                    event_id = orjson.loads(record.value).get("id")
+                    if event_id in wanted and event_id not in seen:
+                        seen.add(event_id)
+                        if on_verdict:
+                            on_verdict()
+        elapsed = time.perf_counter() - started
+        await publisher
+        return elapsed
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list[float]:
+    """Publish→verdict latency per event at a fixed rate, from client-side clocks."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        assignment = [
+            TopicPartition(settings.topics.verdicts, p)
+            for p in consumer.partitions_for_topic(settings.topics.verdicts) or {0}
+        ]
+        consumer.assign(assignment)
+        await consumer.seek_to_end(*assignment)
+        sent: dict[str, float] = {}
+        latencies: list[float] = []
+
+        async def publish() -> None:
+            interval = 1.0 / rate
+            next_at = time.perf_counter()
+            for event in events:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at += interval
+                sent[event["id"]] = time.perf_counter()
+                await producer.send(settings.topics.prompts, value=orjson.dumps(event))
+
+        task = asyncio.create_task(publish())
+        deadline = time.perf_counter() + 300
+        while len(latencies) < len(events) and time.perf_counter() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    event_id = orjson.loads(record.value).get("id")
+                    if event_id in sent:
+                        latencies.append((now - sent.pop(event_id)) * 1000)
+        await task
+        return latencies
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def _scrape(port: int) -> dict[str, float]:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("llm_shield_") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def _histogram_p99(metrics: dict[str, float], name: str) -> float:
+    count = metrics.get(f"{name}_count", 0.0)
+    if not count:
+        return 0.0
+    buckets = sorted(
+        (float(key.split('le="')[1].split('"')[0]), value)
+        for key, value in metrics.items()
+        if key.startswith(f"{name}_bucket") and 'le="+Inf"' not in key
+    )
+    for upper, cumulative in buckets:
+        if cumulative >= 0.99 * count:
+            return upper
+    return buckets[-1][0] if buckets else 0.0
+
+
+def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[str, Any]:
+    import onnxruntime
+
+    from llm_shield.registry.home import default_home
+    from llm_shield.streams.broker import EmbeddedBroker, free_port
+    from llm_shield.streams.config import env_name, load_settings
+
+    home = default_home()
+    threads = 0
+    events = build_events(events_count)
+    unique = list(dict.fromkeys(e["text"] for e in events))
+    report: dict[str, Any] = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__,
+            "variant": variant,
+            "threads": threads or os.cpu_count(),
+        },
+        "events": len(events),
+        "unique_texts": len(unique),
+    }
+    sample = unique[: min(len(unique), 400 if quick else 2000)]
+    _say(f"raw model on {len(sample)} texts")
+    report["raw_model_texts_per_s"], report["raw_model_best_batch"] = raw_model(
+        home, sample, variant, threads
+    )
+    small = sample[: 60 if quick else 300]
+    _say(f"one text at a time on {len(small)} texts")
+    report["one_at_a_time_texts_per_s"] = one_at_a_time(home, small, variant, threads)
+
+    with tempfile.TemporaryDirectory(prefix="llm-shield-bench-") as tmp:
+        overrides = {
+            "cache_dir": str(Path(tmp) / "cache"),
+            "models.cache_enabled": "false",
+            "log_level": "warning",
+        }
+        settings = load_settings(None, overrides)
+        _say(f"offline replay of {len(events)} events, cache off")
+        report["replay_texts_per_s"] = replay_rate(settings, events)
+
+        with EmbeddedBroker(port=0, log_path=Path(tmp) / "tansu.log") as broker:
+            tag = uuid.uuid4().hex[:6]
+            port = free_port()
+            values = {
+                "broker": broker.bootstrap,
+                "group_id": f"bench-{tag}",
+                "kafka.partitions": "2",
+                "kafka.session_timeout_seconds": "6",
+                "kafka.rebalance_timeout_seconds": "6",
+                "metrics_port": str(port),
+                **{
+                    f"topics.{t}": f"bench-{tag}.{t}"
+                    for t in ("prompts", "responses", "verdicts", "alerts", "deadletter")
+                },
+                **overrides,
+            }
+            cold_settings = load_settings(None, values)
+            cold_env = {env_name(k): v for k, v in values.items()}
+            worker = _Worker(cold_env)
+            try:
+                worker.wait()
+                fresh = [dict(e, id=f"k{i}-{e['id']}") for i, e in enumerate(events)]
+                # unique texts only for the cold figure (repeats would be scored once per batch)
+                seen: set[str] = set()
+                unique_events = [e for e in fresh if not (e["text"] in seen or seen.add(e["text"]))]
+                _say(f"kafka, cache off: {len(unique_events)} unique events")
+                with _progress(len(unique_events), "kafka") as bar:
+                    seconds = asyncio.run(
+                        _publish_and_collect(
+                            cold_settings, unique_events, on_verdict=lambda: bar.update(1)
+                        )
+                    )
+                report["kafka_events_per_s"] = _rate(len(unique_events), seconds)
+                metrics = _scrape(port)
+                batches = metrics.get("llm_shield_batch_size_count", 0.0)
+                report["batch"] = {
+                    "mean_size": round(metrics.get("llm_shield_batch_size_sum", 0) / batches, 1)
+                    if batches
+                    else 0.0,
+                    "p99_inference_ms": round(
+                        _histogram_p99(metrics, "llm_shield_batch_latency_seconds") * 1000, 1
+                    ),
+                }
+                half = max(1.0, report["kafka_events_per_s"] / 2)
+                probe = [
+                    dict(e, id=f"lat-{e['id']}") for e in unique_events[: 200 if quick else 1000]
+                ]
+                _say(f"latency at half load: {len(probe)} events at {half:.0f} ev/s")
+                latencies = asyncio.run(_latencies(cold_settings, probe, half))
+                report["latency_ms"] = {
+                    "load_fraction": 0.5,
+                    "events_per_s": round(half, 1),
+                    "p50": _percentile(latencies, 0.50),
+                    "p95": _percentile(latencies, 0.95),
+                    "p99": _percentile(latencies, 0.99),
+                    "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
+                }
+                report["rss_mb"] = worker.rss_mb()
+            finally:
+                worker.stop()
+
+            warm_values = {
+                **values,
+                "models.cache_enabled": "true",
+                "group_id": f"bench-{tag}-warm",
+                "metrics_port": "0",
+            }
+            warm_env = {env_name(k): v for k, v in warm_values.items()}
+            worker = _Worker(warm_env)
+            try:
+                worker.wait()
+                first = [dict(e, id=f"w1-{e['id']}") for e in unique_events]
+                again = [dict(e, id=f"w2-{e['id']}") for e in unique_events]
+                _say("kafka, warming the cache")
+                asyncio.run(_publish_and_collect(cold_settings, first))
+                _say("kafka, all cache hits")
+                seconds = asyncio.run(_publish_and_collect(cold_settings, again))
+                report["kafka_cache_hit_events_per_s"] = _rate(len(again), seconds)
+            finally:
+                worker.stop()
+    raw = report["raw_model_texts_per_s"]
+    report["ratios"] = {
+        "kafka_vs_raw": round(report["kafka_events_per_s"] / raw, 3) if raw else 0.0,
+        "kafka_vs_one_at_a_time": round(
+            report["kafka_events_per_s"] / report["one_at_a_time_texts_per_s"], 2
+        )
+        if report["one_at_a_time_texts_per_s"]
+        else 0.0,
+    }
+    return report

@@ -86,34 +86,43 @@ def create_app(
                 pending.append(await alerts.send(key=key, value=body, force=True))
         await asyncio.gather(*pending)
 
+    async def deliver(stream: faust.StreamT, events: list, outcomes: Sequence[Outcome]) -> None:
+        """Publish a batch's outputs, then ack its inputs: an offset is only committable once
+        every verdict of its batch is acknowledged by the broker."""
+        await publish(outcomes)
+        for event in events:
+            await stream.ack(event)
+        if on_outcomes is not None:
+            on_outcomes(outcomes)
+
     async def handle(stream: faust.StreamT, default_kind: str) -> None:
         loop = asyncio.get_running_loop()
-        async for events in stream.noack_take(batch.max_batch_size, within=batch.window_seconds):
-            records = [
-                RawRecord(
-                    value=event.message.value,
-                    source_topic=event.message.topic,
-                    default_kind=default_kind,
-                    partition=event.message.partition,
-                    offset=event.message.offset,
-                )
-                for event in events
-            ]
-            started = time.perf_counter()
-            outcomes = await loop.run_in_executor(executor, pipeline.process, records)
-            if on_batch is not None:
-                on_batch(len(records), time.perf_counter() - started)
-            await publish(outcomes)
-            for event in events:
-                await stream.ack(event)
-            log.debug(
-                "batch of %d from %s done in %.1f ms",
-                len(records),
-                default_kind,
-                (time.perf_counter() - started) * 1000,
-            )
-            if on_outcomes is not None:
-                on_outcomes(outcomes)
+        in_flight: asyncio.Task | None = None
+        try:
+            async for events in stream.noack_take(
+                batch.max_batch_size, within=batch.window_seconds
+            ):
+                records = [
+                    RawRecord(
+                        value=event.message.value,
+                        source_topic=event.message.topic,
+                        default_kind=default_kind,
+                        partition=event.message.partition,
+                        offset=event.message.offset,
+                    )
+                    for event in events
+                ]
+                started = time.perf_counter()
+                outcomes = await loop.run_in_executor(executor, pipeline.process, records)
+                if on_batch is not None:
+                    on_batch(len(records), time.perf_counter() - started)
+                # One batch is delivered while the next one is scanned; acks stay in order.
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(deliver(stream, list(events), outcomes))
+        finally:
+            if in_flight is not None:
+                await in_flight
 
     @app.agent(prompts, name="scan-prompts")
     async def scan_prompts(stream: faust.StreamT) -> None:

@@ -172,7 +172,10 @@ async def _publish_and_collect(
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=5)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.broker,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
     )
     await producer.start()
     await consumer.start()
@@ -224,7 +227,10 @@ async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=0)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.broker,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
     )
     await producer.start()
     await consumer.start()

@@ -25,6 +25,28 @@ log = logging.getLogger(__name__)
 OutcomeSink = Callable[[Sequence[Outcome]], None]
 
 
+def set_fetch_max_wait(milliseconds: int) -> None:
+    """Make faust's worker consumer use our fetch wait instead of its hard-coded 1,500 ms.
+
+    faust-streaming has no setting for it; we wrap the one method that builds the aiokafka
+    consumer (once per process) and set the value aiokafka reads when the consumer starts.
+    """
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = getattr(thread, "_llm_shield_original_create", None)
+    if original is None:
+        original = thread._create_worker_consumer
+        thread._llm_shield_original_create = original  # type: ignore[attr-defined]
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = milliseconds
+        return consumer
+
+    thread._create_worker_consumer = create  # type: ignore[method-assign]
+
+
 def faust_broker_urls(broker: str) -> list[str]:
     return [f"kafka://{part.strip()}" for part in broker.split(",") if part.strip()]
 
@@ -38,6 +60,7 @@ def create_app(
     on_batch: Callable[[int, float], None] | None = None,
 ) -> faust.App:
     """Build the worker app; nothing connects until a ``faust.Worker`` starts it."""
+    set_fetch_max_wait(settings.kafka.fetch_max_wait_ms)
     app = faust.App(
         settings.group_id,
         broker=faust_broker_urls(settings.broker),

@@ -46,6 +46,9 @@ class KafkaSettings:
     rebalance_timeout_seconds: float = 10.0
     connect_timeout_seconds: float = 15.0
     client_id: str = "llm-shield"
+    # How long a fetch may wait for data. faust hard-codes 1.5 s; a broker that answers only when
+    # the wait ends (Tansu does) then adds up to that much latency to every quiet-time event.
+    fetch_max_wait_ms: int = 100
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,7 @@ def _validate(settings: Settings) -> Settings:
     need(0 <= settings.metrics_port < 65536, "metrics_port must be 0 (off) or a port number")
     need(settings.kafka.partitions >= 1, "kafka.partitions must be at least 1")
     need(settings.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1")
+    need(settings.kafka.fetch_max_wait_ms >= 1, "kafka.fetch_max_wait_ms must be at least 1")
     need(settings.kafka.session_timeout_seconds > 0, "kafka.session_timeout_seconds must be > 0")
     need(
         settings.kafka.rebalance_timeout_seconds > 0, "kafka.rebalance_timeout_seconds must be > 0"

@@ -202,6 +202,7 @@ async def read_topic(
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest" if from_beginning else "latest",
+            fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         ),
         settings.broker,
         settings.kafka.connect_timeout_seconds,

@@ -64,7 +64,9 @@ class TopicSettings:
 class BatchingSettings:
     """Upper bounds of one batch: it is cut when full or when the window closes."""
 
-    max_batch_size: int = 64
+    # Large batches let the model runtime sort texts by length across more of them, so less
+    # padding is computed (replay of 10k texts: 64 -> 523 ev/s, 256 -> 729 ev/s on 2 cores).
+    max_batch_size: int = 256
     window_seconds: float = 0.1
 
 

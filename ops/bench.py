@@ -9,6 +9,7 @@ anywhere, because these machines are shared and noisy: compare ratios from one r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,16 +162,14 @@ class _Worker:
                 self.process.kill()
 
 
-async def _publish_and_collect(
-    settings: Any,
-    events: Sequence[dict],
-    *,
-    on_verdict: Callable[[], None] | None = None,
-) -> float:
-    """Publish events as fast as possible; seconds from the first publish to the last verdict."""
+@contextlib.asynccontextmanager
+async def _verdict_clients(settings: Any, linger_ms: int) -> AsyncIterator[tuple[Any, Any]]:
+    """A producer for the prompts topic and a consumer at the end of the verdicts topic."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=5)
+    from llm_shield.streams.kafka import wait_for_partitions
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=linger_ms)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker,
         group_id=None,
@@ -180,14 +179,24 @@ async def _publish_and_collect(
     await producer.start()
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(settings.topics.verdicts) or set()
-        while not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(settings.topics.verdicts) or set()
-            await asyncio.sleep(0.1)
-        assignment = [TopicPartition(settings.topics.verdicts, p) for p in partitions]
+        partitions = await wait_for_partitions(consumer, settings.topics.verdicts, 30.0)
+        assignment = [TopicPartition(settings.topics.verdicts, p) for p in sorted(partitions)]
         consumer.assign(assignment)
         await consumer.seek_to_end(*assignment)
+        yield producer, consumer
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _publish_and_collect(
+    settings: Any,
+    events: Sequence[dict],
+    *,
+    on_verdict: Callable[[], None] | None = None,
+) -> float:
+    """Publish events as fast as possible; seconds from the first publish to the last verdict."""
+    async with _verdict_clients(settings, linger_ms=5) as (producer, consumer):
         wanted = {e["id"] for e in events}
         started = time.perf_counter()
 
@@ -216,31 +225,11 @@ async def _publish_and_collect(
         elapsed = time.perf_counter() - started
         await publisher
         return elapsed
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list[float]:
     """Publish→verdict latency per event at a fixed rate, from client-side clocks."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=0)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.broker,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-    )
-    await producer.start()
-    await consumer.start()
-    try:
-        assignment = [
-            TopicPartition(settings.topics.verdicts, p)
-            for p in consumer.partitions_for_topic(settings.topics.verdicts) or {0}
-        ]
-        consumer.assign(assignment)
-        await consumer.seek_to_end(*assignment)
+    async with _verdict_clients(settings, linger_ms=0) as (producer, consumer):
         sent: dict[str, float] = {}
         latencies: list[float] = []
 
@@ -267,9 +256,6 @@ async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list
                         latencies.append((now - sent.pop(event_id)) * 1000)
         await task
         return latencies
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 def _percentile(values: Sequence[float], q: float) -> float:

@@ -12,6 +12,7 @@ the model home with its sha256. Needs the ``build`` extra; the worker never impo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -182,7 +183,7 @@ def locate_assets() -> Assets:
     ):
         if not path.is_file():
             raise BuildError(f"build asset not found: {path} ({hint})")
-    return Assets(**{**assets.__dict__, "versions": versions})
+    return dataclasses.replace(assets, versions=versions)
 
 
 def asset_checksums(assets: Assets) -> dict[str, str]:

@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from llm_shield.registry.catalog import CatalogItem
 from llm_shield.registry.home import entry_path, model_dir
-from llm_shield.registry.manifest import FileEntry, ModelEntry, dump_entry, load_entry, sha256_file
+from llm_shield.registry.manifest import FileEntry, ModelEntry, dump_entry, sha256_file
 from llm_shield.streams.errors import ShieldError
 
 CHUNK_BYTES = 1 << 20
@@ -224,16 +224,6 @@ def verify(
             except OSError:
                 pass  # a read-only home still verifies; it just hashes again next time
     return problems
-
-
-def installed_entry(home: Path, model_id: str, version: str) -> ModelEntry:
-    path = entry_path(home, model_id, version)
-    if not path.exists():
-        raise ModelNotInstalled(
-            f"{model_id}@{version} is not installed in {home}; run `llm-shield models fetch "
-            f"{model_id}` (starter models: `llm-shield models build`)"
-        )
-    return load_entry(path)
 
 
 def remove(home: Path, model_id: str, version: str) -> bool:

@@ -110,9 +110,6 @@ async def ensure_topics(settings: Settings, timeout_seconds: float | None = None
 class PublishReport:
     published: int = 0
     by_topic: dict[str, int] = field(default_factory=dict)
-    unparsed: int = (
-        0  # lines that are not JSON objects: published as-is for the worker to dead-letter
-    )
 
 
 def route_line(line: bytes, settings: Settings, topic: str | None) -> tuple[str, bytes | None]:
@@ -159,8 +156,6 @@ async def publish_lines(
             if not line.strip():
                 continue
             target, key = route_line(line, settings, topic)
-            if key is None:
-                report.unparsed += 1
             pending.append(await producer.send(target, value=line, key=key))
             report.published += 1
             report.by_topic[target] = report.by_topic.get(target, 0) + 1
@@ -208,7 +203,7 @@ async def read_topic(
         settings.kafka.connect_timeout_seconds,
     )
     try:
-        partitions = await _wait_for_partitions(consumer, topic, timeout_seconds)
+        partitions = await wait_for_partitions(consumer, topic, timeout_seconds)
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assignment)
         if from_beginning:
@@ -239,7 +234,7 @@ async def read_topic(
         await consumer.stop()
 
 
-async def _wait_for_partitions(
+async def wait_for_partitions(
     consumer: AIOKafkaConsumer, topic: str, timeout_seconds: float | None
 ) -> set[int]:
     deadline = time.monotonic() + (timeout_seconds if timeout_seconds is not None else 10.0)

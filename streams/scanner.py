@@ -7,7 +7,7 @@ implement ``Scanner``; the pipeline and the policy only ever see ``ScanResult``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 METHODS = ("ml", "heuristic", "cache", "heuristic_fallback")
@@ -30,7 +30,6 @@ class ScanResult:
     matched: tuple[str, ...] = ()
     categories: dict[str, float] | None = None
     windows: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, threshold: float, flagged: bool) -> dict[str, Any]:
         out: dict[str, Any] = {

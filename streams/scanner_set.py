@@ -11,9 +11,10 @@ scanners into ``heuristic_fallback`` (logged, counted, retried later) unless con
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,6 @@ class ScanStats:
     prefilter_passed: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
-    model_errors: dict[str, str] = field(default_factory=dict)
 
 
 class ModelGroup:
@@ -68,7 +68,7 @@ class ModelGroup:
         from llm_shield.registry.bootstrap import resolve_model
 
         models = self.settings.models
-        catalogs = [Path(p) for p in models.catalog.split(":") if p]
+        catalogs = [Path(p) for p in models.catalog.split(os.pathsep) if p]
         try:
             resolved = resolve_model(
                 self.settings.model_home, self.model_id, self.variant, catalog_files=catalogs

@@ -3,6 +3,10 @@
 Keyed by (model ref = id, version, variant) and the sha256 of the normalised text, so a new model
 version never serves old scores. It survives restarts; a corrupt or unwritable cache directory is
 rebuilt once and otherwise bypassed with a warning, never fatal.
+
+Values are JSON bytes, never pickles: diskcache unpickles whatever a row says is a pickle, so a
+file planted in the cache folder would otherwise run code in the worker. ``JsonOnlyDisk`` refuses
+to store or read a pickle, and the folder is created owner-only.
 """
 
 from __future__ import annotations
@@ -19,8 +23,27 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+import orjson
+
+from llm_shield.registry.home import make_private_dir
 
 log = logging.getLogger(__name__)
+
+
+class PickledEntryRefused(OSError):
+    """diskcache reads an OSError from ``fetch`` as "no such entry": a planted pickle is a miss."""
+
+
+class JsonOnlyDisk(diskcache.Disk):
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        if not isinstance(value, bytes):
+            raise TypeError("the result cache stores bytes only (JSON), never pickles")
+        return super().store(value, read, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_PICKLE:
+            raise PickledEntryRefused("a pickled cache entry is never loaded")
+        return super().fetch(mode, filename, value, read)
 
 
 def text_key(model_ref: str, text: str) -> str:
@@ -55,9 +78,10 @@ class ResultCache:
     def _open(self) -> None:
         for attempt in (1, 2):
             try:
-                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                make_private_dir(self.directory)
                 self._cache = diskcache.Cache(
                     str(self.directory),
+                    disk=JsonOnlyDisk,
                     size_limit=self.size_limit,
                     eviction_policy="least-recently-stored",
                 )
@@ -113,10 +137,11 @@ class ResultCache:
             self._fail(exc)
             self.stats.misses += len(keys)
             return [None] * len(keys)
-        hits = sum(v is not None for v in values)
+        decoded = [_decode(value) for value in values]
+        hits = sum(v is not None for v in decoded)
         self.stats.hits += hits
         self.stats.misses += len(keys) - hits
-        return values
+        return decoded
 
     def set_many(self, items: Sequence[tuple[str, Any]]) -> None:
         if self._cache is None or not items:
@@ -124,7 +149,7 @@ class ResultCache:
         try:
             with self._lock, self._cache.transact():
                 for key, value in items:
-                    self._cache.set(key, value, expire=self.ttl_seconds)
+                    self._cache.set(key, orjson.dumps(value), expire=self.ttl_seconds)
             self.stats.writes += len(items)
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)
@@ -141,3 +166,12 @@ class ResultCache:
             except (OSError, sqlite3.Error):
                 pass
             self._cache = None
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, bytes):
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from llm_shield.registry.home import entry_path, model_dir
+from llm_shield.registry.home import entry_path, make_private_dir, model_dir
 from llm_shield.registry.manifest import (
     FileEntry,
     ModelEntry,
@@ -581,7 +581,7 @@ def register(
     a crash never leaves new files beside an old manifest (or half a model).
     """
     final = model_dir(home, entry.id, entry.version)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(final.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
     try:
         variants = {

@@ -21,6 +21,25 @@ def default_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "llm-shield" / "models"
 
 
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` and every missing parent owner-only (0700): model files and cached
+    results decide what the worker trusts, so nobody else may write, or read, them."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another process made it first
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
 def model_dir(home: Path, model_id: str, version: str) -> Path:
     task, name = model_id.split("/", 1)
     return home / task / name / version

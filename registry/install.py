@@ -22,7 +22,7 @@ import orjson
 from filelock import FileLock, Timeout
 
 from llm_shield.registry.catalog import CatalogItem
-from llm_shield.registry.home import entry_path, model_dir
+from llm_shield.registry.home import entry_path, make_private_dir, model_dir
 from llm_shield.registry.manifest import FileEntry, ModelEntry, dump_entry, sha256_file
 from llm_shield.streams.errors import ShieldError
 
@@ -59,7 +59,7 @@ class Problem:
 
 def lock_for(home: Path, model_id: str, version: str, timeout_seconds: float = 900) -> FileLock:
     locks = home / ".locks"
-    locks.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(locks)
     return FileLock(
         str(locks / f"{model_id.replace('/', '__')}__{version}.lock"), timeout=timeout_seconds
     )
@@ -156,7 +156,7 @@ def install(
     base = model_dir(home, entry.id, entry.version)
     try:
         with lock_for(home, entry.id, entry.version):
-            base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dir(base)
             for variant in wanted:
                 final = base / variant
                 if final.is_dir() and not verify(home, entry, [variant]):

@@ -8,9 +8,10 @@ its outputs were acknowledged by the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +20,7 @@ import faust
 from llm_shield.streams.config import Settings
 from llm_shield.streams.events import DeadLetter, RawRecord
 from llm_shield.streams.pipeline import Outcome, Pipeline
+from llm_shield.streams.security import faust_credentials
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def create_app(
         settings.group_id,
         broker=faust_broker_urls(settings.broker),
         broker_client_id=settings.kafka.client_id,
+        broker_credentials=faust_credentials(settings),
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
@@ -77,6 +80,7 @@ def create_app(
         broker_rebalance_timeout=settings.kafka.rebalance_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka.session_timeout_seconds / 3),
         consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.kafka.commit_interval_seconds,
         producer_acks=-1,
     )
     topics = settings.topics
@@ -118,31 +122,92 @@ def create_app(
         if on_outcomes is not None:
             on_outcomes(outcomes)
 
+    def to_records(events: Sequence[Any], default_kind: str) -> list[RawRecord]:
+        return [
+            RawRecord(
+                value=event.message.value,
+                source_topic=event.message.topic,
+                default_kind=default_kind,
+                partition=event.message.partition,
+                offset=event.message.offset,
+            )
+            for event in events
+        ]
+
+    async def batches_in_window(stream: faust.StreamT) -> AsyncIterator[list[Any]]:
+        """Fixed window: a batch is cut when full or when the window closes (faust's take)."""
+        async for events in stream.noack_take(batch.max_batch_size, within=batch.window_seconds):
+            yield list(events)
+
+    async def batches_adaptive(stream: faust.StreamT) -> AsyncIterator[list[Any]]:
+        """Adaptive: the model is idle whenever this asks for a batch, so take what has arrived
+        and go. While a batch is scanned the next one piles up, so batches grow with the load
+        up to ``max_batch_size``; a lone event waits for nothing (the window is never exceeded).
+
+        A feeder task moves events from the stream into a bounded queue (two batches: when it is
+        full, faust stops fetching). Events are not acked here; ``deliver`` acks them.
+        """
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * batch.max_batch_size)
+        manual = stream.noack()
+
+        async def feed() -> None:
+            async for event in manual.events():
+                await queue.put(event)
+
+        feeder = asyncio.ensure_future(feed())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    feeder.result()  # the stream ended or failed: raise it here
+                    return
+                events = [getter.result()]
+                deadline = loop_time() + batch.window_seconds
+                while len(events) < batch.max_batch_size and loop_time() < deadline:
+                    if queue.empty():
+                        # Let the feeder hand over what the consumer already fetched; stop
+                        # as soon as nothing more is in memory.
+                        await asyncio.sleep(0)
+                        if queue.empty():
+                            break
+                    events.append(queue.get_nowait())
+                yield events
+        finally:
+            feeder.cancel()
+
+    def loop_time() -> float:
+        return asyncio.get_running_loop().time()
+
+    batches = batches_adaptive if batch.adaptive else batches_in_window
+
     async def handle(stream: faust.StreamT, default_kind: str) -> None:
         loop = asyncio.get_running_loop()
-        in_flight: asyncio.Task | None = None
+        in_flight: asyncio.Future | None = None
         try:
-            async for events in stream.noack_take(
-                batch.max_batch_size, within=batch.window_seconds
-            ):
-                records = [
-                    RawRecord(
-                        value=event.message.value,
-                        source_topic=event.message.topic,
-                        default_kind=default_kind,
-                        partition=event.message.partition,
-                        offset=event.message.offset,
-                    )
-                    for event in events
-                ]
-                started = time.perf_counter()
-                outcomes = await loop.run_in_executor(executor, pipeline.process, records)
-                if on_batch is not None:
-                    on_batch(len(records), time.perf_counter() - started)
-                # One batch is delivered while the next one is scanned; acks stay in order.
-                if in_flight is not None:
-                    await in_flight
-                in_flight = asyncio.ensure_future(deliver(stream, list(events), outcomes))
+            async with contextlib.aclosing(batches(stream)) as source:
+                async for events in source:
+                    records = to_records(events, default_kind)
+                    started = time.perf_counter()
+                    scanning = loop.run_in_executor(executor, pipeline.process, records)
+                    try:
+                        outcomes = await asyncio.shield(scanning)
+                    except asyncio.CancelledError:
+                        # Stopping (SIGTERM, Ctrl-C, rebalance away): finish the batch in
+                        # flight and deliver it, so a graceful stop leaves nothing to redo.
+                        outcomes = await scanning
+                        if in_flight is not None:
+                            await in_flight
+                        in_flight = None
+                        await deliver(stream, events, outcomes)
+                        raise
+                    if on_batch is not None:
+                        on_batch(len(records), time.perf_counter() - started)
+                    # One batch is delivered while the next one is scanned; acks stay in order.
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = asyncio.ensure_future(deliver(stream, events, outcomes))
         finally:
             if in_flight is not None:
                 await in_flight

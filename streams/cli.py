@@ -182,7 +182,10 @@ def worker(
         )
 
     code = run_worker(
-        settings, on_outcomes=_echo_outcomes(as_json) if echo else None, on_ready=ready
+        settings,
+        on_outcomes=_echo_outcomes(as_json) if echo else None,
+        on_ready=ready,
+        restart_on_topics_lost=True,
     )
     sys.exit(code)
 
@@ -470,10 +473,10 @@ def show_settings(
     config_file: Path | None, broker: str | None, assignments: Sequence[str], as_json: bool
 ) -> None:
     """Print every setting: its effective value and its environment variable."""
-    from llm_shield.streams.config import env_name, setting_names, setting_value
+    from llm_shield.streams.config import env_name, setting_names, shown_value
 
     settings = _settings(config_file, broker, assignments)
-    values = {name: setting_value(settings, name) for name in setting_names()}
+    values = {name: shown_value(settings, name) for name in setting_names()}
     if as_json:
         plain = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
         click.echo(orjson.dumps(plain).decode())

@@ -21,6 +21,11 @@ from typing import Any
 from llm_shield.streams.errors import ConfigError
 
 ENV_PREFIX = "LLM_SHIELD_"
+# Settings that may come only from the environment (or a file a setting names), never from a TOML
+# file or a flag that ends up in shell history, and that are never printed.
+SECRET_SETTINGS = frozenset({"kafka.sasl_password"})
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 ACTIONS = ("block", "flag", "ignore")
 SCANNER_NAMES = ("prompt_injection", "toxicity", "sentiment")
 
@@ -49,6 +54,24 @@ class KafkaSettings:
     # How long a fetch may wait for data. faust hard-codes 1.5 s; a broker that answers only when
     # the wait ends (Tansu does) then adds up to that much latency to every quiet-time event.
     fetch_max_wait_ms: int = 100
+    # How often acknowledged offsets are committed: after a crash, at most about this much work
+    # is scanned again (faust's default is 2.8 s).
+    commit_interval_seconds: float = 1.0
+    # How often the worker checks that the broker answers and still has its topics (0 = never).
+    watch_interval_seconds: float = 5.0
+    # How long a stop (SIGTERM, Ctrl-C) may take to finish the batch in flight and commit.
+    shutdown_grace_seconds: float = 30.0
+    # Transport security, for every client the project makes (worker, publish, tail, bench).
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    ssl_cafile: str = ""  # CA bundle that signed the broker's certificate ("" = system CAs)
+    ssl_certfile: str = ""  # client certificate, for brokers that ask for one (mutual TLS)
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+    sasl_mechanism: str = "SCRAM-SHA-512"  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_username: str = ""
+    # Secret: only from LLM_SHIELD_KAFKA_SASL_PASSWORD or the file named here; never logged.
+    sasl_password: str = field(default="", repr=False)
+    sasl_password_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,9 @@ class BatchingSettings:
     # padding is computed (replay of 10k texts: 64 -> 523 ev/s, 256 -> 729 ev/s on 2 cores).
     max_batch_size: int = 256
     window_seconds: float = 0.1
+    # Adaptive: a batch is whatever arrived while the model was busy (a lone event goes at once);
+    # off: every batch waits for the window to close unless it fills first.
+    adaptive: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,8 @@ class InputSettings:
     max_event_bytes: int = 64 * 1024
     # 0 turns the copy of the raw input in dead-letter records off.
     deadletter_raw_bytes: int = 4096
+    # Mask e-mail addresses, phone numbers and card numbers in dead letters and log lines.
+    redact: bool = True
 
 
 MODES = ("heuristic", "ml", "hybrid", "ensemble")
@@ -286,6 +314,34 @@ def _validate(settings: Settings) -> Settings:
     need(settings.kafka.partitions >= 1, "kafka.partitions must be at least 1")
     need(settings.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1")
     need(settings.kafka.fetch_max_wait_ms >= 1, "kafka.fetch_max_wait_ms must be at least 1")
+    kafka = settings.kafka
+    need(kafka.shutdown_grace_seconds > 0, "kafka.shutdown_grace_seconds must be > 0")
+    need(kafka.commit_interval_seconds > 0, "kafka.commit_interval_seconds must be > 0")
+    need(kafka.watch_interval_seconds >= 0, "kafka.watch_interval_seconds must be >= 0")
+    need(
+        kafka.security_protocol in SECURITY_PROTOCOLS,
+        f"kafka.security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+        f"got {kafka.security_protocol!r}",
+    )
+    need(
+        kafka.sasl_mechanism in SASL_MECHANISMS,
+        f"kafka.sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}, "
+        f"got {kafka.sasl_mechanism!r}",
+    )
+    need(
+        bool(kafka.ssl_certfile) == bool(kafka.ssl_keyfile),
+        "kafka.ssl_certfile and kafka.ssl_keyfile go together (a client certificate needs its key)",
+    )
+    if kafka.security_protocol.startswith("SASL"):
+        need(
+            bool(kafka.sasl_username),
+            f"kafka.sasl_username is needed for {kafka.security_protocol}",
+        )
+        need(
+            bool(kafka.sasl_password),
+            f"{kafka.security_protocol} needs a password: set {env_name('kafka.sasl_password')} "
+            "or kafka.sasl_password_file",
+        )
     need(settings.kafka.session_timeout_seconds > 0, "kafka.session_timeout_seconds must be > 0")
     need(
         settings.kafka.rebalance_timeout_seconds > 0, "kafka.rebalance_timeout_seconds must be > 0"
@@ -366,6 +422,7 @@ def load_settings(
         for name, raw in _flatten_toml(_read_toml(path)).items():
             if name not in names:
                 raise ConfigError(f"{path}: unknown setting {name!r}")
+            _refuse_secret(name, f"a config file ({path})")
             values[name] = _coerce(name, names[name], raw, str(path))
 
     for name, hint in names.items():
@@ -378,9 +435,40 @@ def load_settings(
             continue
         if name not in names:
             raise ConfigError(f"unknown setting {name!r}")
+        _refuse_secret(name, "the command line")
         values[name] = _coerce(name, names[name], raw, "command line")
 
+    password_file = values.get("kafka.sasl_password_file")
+    if password_file and "kafka.sasl_password" not in values:
+        values["kafka.sasl_password"] = _read_secret_file(Path(password_file).expanduser())
     return _validate(_merge(Settings, Settings(), values, ""))
+
+
+def _refuse_secret(name: str, source: str) -> None:
+    if name in SECRET_SETTINGS:
+        raise ConfigError(
+            f"{name} may not come from {source}: set {env_name(name)} in the environment "
+            "or name a file with kafka.sasl_password_file"
+        )
+
+
+def _read_secret_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"kafka.sasl_password_file: {path} does not exist") from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"kafka.sasl_password_file: cannot read {path} ({exc.__class__.__name__})"
+        ) from None
+
+
+def shown_value(settings: Settings, dotted: str) -> Any:
+    """A setting's value as it may be printed or logged: secrets are masked."""
+    value = setting_value(settings, dotted)
+    if dotted in SECRET_SETTINGS:
+        return "***" if value else ""
+    return value
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from llm_shield.streams import privacy
+
 DEADLETTER_SCHEMA = "llm-shield.deadletter/v1"
 # orjson serialises at most 254 levels; metadata is copied into the verdict, so cap it well below.
 MAX_METADATA_DEPTH = 32
@@ -92,9 +94,11 @@ class _Invalid(Exception):
 
 
 def _raw_excerpt(value: bytes | None, limit: int) -> str | None:
+    """At most ``limit`` bytes of UTF-8 (bytes that are not UTF-8 show as ``\\xNN``)."""
     if value is None or limit <= 0:
         return None
-    return value[:limit].decode("utf-8", errors="backslashreplace")
+    text = value[:limit].decode("utf-8", errors="backslashreplace")
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def _optional_str(data: dict[str, Any], name: str, event_id: str) -> str | None:
@@ -165,7 +169,8 @@ def _parse(record: RawRecord, max_event_bytes: int) -> Event:
             "wrong_type", f"text must be a string, got {_json_type(data['text'])}", event_id
         )
 
-    kind = _optional_str(data, "kind", event_id) or record.default_kind
+    kind = _optional_str(data, "kind", event_id)
+    kind = record.default_kind if kind is None else kind
     if kind not in KINDS:
         raise _Invalid("invalid_value", f"kind must be prompt or response, got {kind!r}", event_id)
     created_at = _optional_str(data, "created_at", event_id)
@@ -202,18 +207,30 @@ def _parse(record: RawRecord, max_event_bytes: int) -> Event:
 
 
 def decode_record(
-    record: RawRecord, *, max_event_bytes: int, deadletter_raw_bytes: int = 4096
+    record: RawRecord,
+    *,
+    max_event_bytes: int,
+    deadletter_raw_bytes: int = 4096,
+    redact: bool = False,
 ) -> Event | DeadLetter:
-    """Turn one raw value into an ``Event``, or a ``DeadLetter`` saying why it cannot be one."""
+    """Turn one raw value into an ``Event``, or a ``DeadLetter`` saying why it cannot be one.
+
+    With ``redact`` the dead letter's raw excerpt and detail have personal data masked.
+    """
     try:
         return _parse(record, max_event_bytes)
     except _Invalid as invalid:
+        raw = _raw_excerpt(record.value, deadletter_raw_bytes)
+        detail = invalid.detail
+        if redact:
+            raw = privacy.redact(raw) if raw else raw
+            detail = privacy.redact(detail)
         return DeadLetter(
             reason=invalid.reason,
-            detail=invalid.detail,
+            detail=detail,
             source_topic=record.source_topic,
             partition=record.partition,
             offset=record.offset,
-            raw=_raw_excerpt(record.value, deadletter_raw_bytes),
+            raw=raw,
             id=invalid.event_id,
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,12 +22,43 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from llm_shield.streams.config import Settings
 from llm_shield.streams.errors import BrokerError, BrokerUnreachable
+from llm_shield.streams.security import aiokafka_options, ssl_context
 
 log = logging.getLogger(__name__)
 Client = TypeVar("Client")
 
 
-def _unreachable(bootstrap: str, exc: BaseException) -> BrokerUnreachable:
+def _tls_problem(bootstrap: str, context: ssl.SSLContext | None) -> str | None:
+    """Why a TLS handshake with the first bootstrap server fails, if it does.
+
+    aiokafka logs the handshake error and raises a bare connection error, so after the last
+    retry we shake hands once ourselves to tell the user what is wrong.
+    """
+    if context is None:
+        return None
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3) as sock:
+            with context.wrap_socket(sock, server_hostname=host):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return exc.verify_message or str(exc)
+    except ssl.SSLError as exc:
+        return exc.reason or str(exc)
+    except (OSError, ValueError):
+        return None
+
+
+def _unreachable(
+    bootstrap: str, exc: BaseException, context: ssl.SSLContext | None = None
+) -> BrokerUnreachable:
+    problem = _tls_problem(bootstrap, context)
+    if problem is not None:
+        return BrokerUnreachable(
+            f"TLS handshake with the Kafka broker at {bootstrap} failed ({problem}); "
+            "check kafka.ssl_cafile (the CA that signed the broker's certificate), "
+            "kafka.ssl_check_hostname and the client certificate"
+        )
     return BrokerUnreachable(
         f"cannot reach a Kafka broker at {bootstrap} ({type(exc).__name__}); "
         "start one with `llm-shield dev` or pass --broker host:port"
@@ -41,9 +74,13 @@ async def _close_quietly(client: Any) -> None:
 
 
 async def start_client(
-    factory: Callable[[], Client], bootstrap: str, timeout_seconds: float
+    factory: Callable[[], Client], settings: Settings, timeout_seconds: float | None = None
 ) -> Client:
-    """Start a fresh aiokafka client per attempt until ``timeout_seconds``, logging each retry."""
+    """Start a fresh aiokafka client per attempt until ``timeout_seconds`` (default
+    ``kafka.connect_timeout_seconds``), logging each retry; then one clear error."""
+    bootstrap = settings.broker
+    if timeout_seconds is None:
+        timeout_seconds = settings.kafka.connect_timeout_seconds
     deadline = time.monotonic() + timeout_seconds
     attempt = 0
     while True:
@@ -56,7 +93,7 @@ async def start_client(
             await _close_quietly(client)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _unreachable(bootstrap, exc) from None
+                raise _unreachable(bootstrap, exc, ssl_context(settings)) from None
             delay = min(1.0 * attempt, 5.0, remaining)
             log.warning(
                 "broker %s not reachable (attempt %d); retrying in %.1f s",
@@ -67,20 +104,21 @@ async def start_client(
             await asyncio.sleep(delay)
 
 
+def _admin(settings: Settings, timeout_seconds: float) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.broker,
+        **aiokafka_options(settings),
+        client_id=f"{settings.kafka.client_id}-admin",
+        request_timeout_ms=max(int(timeout_seconds * 1000), 5000),
+    )
+
+
 async def ensure_topics(settings: Settings, timeout_seconds: float | None = None) -> list[str]:
     """Create the five SPEC topics that do not exist yet; returns the names created."""
     timeout_seconds = (
         settings.kafka.connect_timeout_seconds if timeout_seconds is None else timeout_seconds
     )
-    admin = await start_client(
-        lambda: AIOKafkaAdminClient(
-            bootstrap_servers=settings.broker,
-            client_id=f"{settings.kafka.client_id}-admin",
-            request_timeout_ms=max(int(timeout_seconds * 1000), 5000),
-        ),
-        settings.broker,
-        timeout_seconds,
-    )
+    admin = await start_client(lambda: _admin(settings, timeout_seconds), settings, timeout_seconds)
     try:
         existing = set(await admin.list_topics())
         wanted = [*settings.input_topics, *settings.output_topics]
@@ -104,6 +142,59 @@ async def ensure_topics(settings: Settings, timeout_seconds: float | None = None
         return missing
     finally:
         await admin.close()
+
+
+async def missing_topics(settings: Settings, timeout_seconds: float) -> list[str]:
+    """Which of the five topics the broker does not have; raises ``BrokerUnreachable`` when it
+    does not answer within ``timeout_seconds`` (a paused or dead broker)."""
+    admin = _admin(settings, timeout_seconds)
+    try:
+        await asyncio.wait_for(admin.start(), timeout_seconds)
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout_seconds))
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise _unreachable(settings.broker, exc) from None
+    finally:
+        await _close_quietly(admin)
+    return [t for t in (*settings.input_topics, *settings.output_topics) if t not in existing]
+
+
+async def watch_broker(
+    settings: Settings, on_topics_lost: Callable[[list[str]], Any], interval_seconds: float
+) -> None:
+    """Check the broker every ``interval_seconds``: say when it stops answering and when it is
+    back, and when its topics are gone (an in-memory broker restarted empty) recreate them and
+    call ``on_topics_lost`` so the worker can start over on the new broker."""
+    down_since: float | None = None
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            missing = await missing_topics(settings, max(interval_seconds, 2.0))
+        except BrokerUnreachable:
+            if down_since is None:
+                down_since = time.monotonic()
+                log.warning("broker %s is not answering; waiting for it", settings.broker)
+            continue
+        if down_since is not None:
+            log.warning(
+                "broker %s answers again after %.1f s",
+                settings.broker,
+                time.monotonic() - down_since,
+            )
+            down_since = None
+        if missing:
+            log.warning(
+                "broker %s has lost topics %s (restarted with empty storage?); recreating them",
+                settings.broker,
+                ", ".join(missing),
+            )
+            try:
+                await ensure_topics(settings)
+            except (BrokerError, BrokerUnreachable) as exc:  # gone again: the next round retries
+                log.warning("could not recreate topics: %s", exc)
+                continue
+            result = on_topics_lost(missing)
+            if asyncio.iscoroutine(result):
+                await result
 
 
 @dataclass
@@ -140,13 +231,13 @@ async def publish_lines(
     producer = await start_client(
         lambda: AIOKafkaProducer(
             bootstrap_servers=settings.broker,
+            **aiokafka_options(settings),
             client_id=f"{settings.kafka.client_id}-publish",
             linger_ms=5,
             max_request_size=16 * 1024 * 1024,
             acks="all",
         ),
-        settings.broker,
-        settings.kafka.connect_timeout_seconds,
+        settings,
     )
     report = PublishReport()
     pending: list[asyncio.Future] = []
@@ -193,14 +284,14 @@ async def read_topic(
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
             bootstrap_servers=settings.broker,
+            **aiokafka_options(settings),
             client_id=f"{settings.kafka.client_id}-tail",
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest" if from_beginning else "latest",
             fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         ),
-        settings.broker,
-        settings.kafka.connect_timeout_seconds,
+        settings,
     )
     try:
         partitions = await wait_for_partitions(consumer, topic, timeout_seconds)
@@ -242,7 +333,12 @@ async def wait_for_partitions(
         partitions = consumer.partitions_for_topic(topic)
         if partitions:
             return set(partitions)
+        # The consumer's own metadata covers only topics it already knows; ask for all of them
+        # (a request that names the topic would make some brokers auto-create it).
+        fresh = await consumer._client.fetch_all_metadata()
+        partitions = fresh.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
         if time.monotonic() >= deadline:
             raise BrokerError(f"topic {topic!r} does not exist on the broker")
-        await consumer.topics()  # forces a metadata refresh
         await asyncio.sleep(0.2)

@@ -56,6 +56,7 @@ class Pipeline:
             record,
             max_event_bytes=self.settings.input.max_event_bytes,
             deadletter_raw_bytes=self.settings.input.deadletter_raw_bytes,
+            redact=self.settings.input.redact,
         )
 
     def process(self, records: Sequence[RawRecord]) -> list[Outcome]:

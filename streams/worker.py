@@ -8,18 +8,95 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import faust
 
 from llm_shield.streams.app import OutcomeSink, create_app
 from llm_shield.streams.config import Settings
-from llm_shield.streams.kafka import ensure_topics, publish_lines
+from llm_shield.streams.kafka import ensure_topics, publish_lines, watch_broker
 from llm_shield.streams.pipeline import Pipeline
+from llm_shield.streams.privacy import redact_logs
 
 log = logging.getLogger(__name__)
+EXIT_GRACE_EXCEEDED = 75
+
+
+class QuietRepeats(logging.Filter):
+    """While a broker is down aiokafka logs the same errors ten times a second; a person needs
+    them once. Each aiokafka message is let through at most once per ``window`` seconds."""
+
+    def __init__(self, window: float = 30.0) -> None:
+        super().__init__()
+        self.window = window
+        self.last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        if now - self.last.get(key, -self.window) < self.window:
+            return False
+        self.last[key] = now
+        return True
+
+
+class GracefulWorker(faust.Worker):
+    """faust's worker with a bound on how long a stop may take.
+
+    A signal starts the normal stop (the batch in flight is finished, delivered and committed);
+    if that is not done within the grace period (a broker that stopped answering, say), the
+    process exits with one clear line instead of hanging.
+    """
+
+    def __init__(self, *args: Any, grace_seconds: float, redact: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.grace_seconds = grace_seconds
+        self.redact = redact
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        if self.redact:
+            redact_logs()
+        if level > logging.DEBUG:
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(QuietRepeats())
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            timer = threading.Timer(self.grace_seconds, self._give_up)
+            timer.daemon = True
+            timer.start()
+        super()._schedule_shutdown(signal)
+
+    def _give_up(self) -> None:
+        log.error(
+            "stop did not finish within %.0f s (kafka.shutdown_grace_seconds); exiting now, "
+            "uncommitted events will be scanned again",
+            self.grace_seconds,
+        )
+        logging.shutdown()
+        os._exit(EXIT_GRACE_EXCEEDED)
+
+
+def restart_process(reason: str) -> None:
+    """Start this command over in the same process (same pid, same pipes, models reloaded).
+
+    Used when the broker came back without our topics and group: its fresh state and faust's
+    bookkeeping (read offsets, generation) no longer agree, and a clean start is the one
+    recovery that is always right. Nothing is lost: what was not committed is read again.
+    """
+    log.warning("%s; restarting the worker", reason)
+    logging.shutdown()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own argv
 
 
 def run_worker(
@@ -29,6 +106,7 @@ def run_worker(
     on_ready: Callable[[float, Pipeline], None] | None = None,
     publish_on_ready: Sequence[bytes] | None = None,
     logfile: Path | None = None,
+    restart_on_topics_lost: bool = False,
 ) -> int:
     """Blocks until the worker stops; returns its exit code.
 
@@ -48,9 +126,18 @@ def run_worker(
 
     pipeline = Pipeline(settings)
 
+    def topics_lost(missing: list[str]) -> None:
+        if restart_on_topics_lost:
+            restart_process("the broker lost its topics")
+
     async def ready() -> None:
         if on_ready is not None:
             on_ready(time.monotonic() - began, pipeline)
+        if settings.kafka.watch_interval_seconds:
+            watcher = asyncio.ensure_future(
+                watch_broker(settings, topics_lost, settings.kafka.watch_interval_seconds)
+            )
+            app._llm_shield_watcher = watcher  # keep a reference for the loop's lifetime
         if publish_on_ready:
             await publish_lines(settings, publish_on_ready)
 
@@ -62,8 +149,10 @@ def run_worker(
         metrics.start(settings.metrics_port, settings.metrics_host)
         on_batch = metrics.observe_batch
     app = create_app(settings, pipeline, on_outcomes=on_outcomes, on_ready=ready, on_batch=on_batch)
-    worker = faust.Worker(
+    worker = GracefulWorker(
         app,
+        grace_seconds=settings.kafka.shutdown_grace_seconds,
+        redact=settings.input.redact,
         loop=loop,
         quiet=True,
         redirect_stdouts=False,

@@ -162,6 +162,26 @@ class WorkerProcess:
             if "ready in" in line:
                 self._ready.set()
 
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def kill(self) -> int:
+        """SIGKILL: no handler runs, nothing is flushed or committed."""
+        assert self.process is not None
+        self.process.kill()
+        return self.process.wait()
+
+    def rss_mb(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stderr_text(self) -> str:
+        return "".join(self.stderr_lines)
+
     def stop(self, timeout_seconds: float = 30.0) -> int | None:
         if self.process is None:
             return None
@@ -179,6 +199,98 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def produce(
+    settings: Settings, values: list[tuple[str, bytes]], *, keys: list[bytes | None] | None = None
+) -> None:
+    """Publish (topic, value) pairs with a plain aiokafka producer and wait for every ack."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.broker, max_request_size=16 << 20, linger_ms=5
+    )
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=value, key=keys[i] if keys else None)
+            for i, (topic, value) in enumerate(values)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def sample_texts() -> list[str]:
+    texts = []
+    for name in ("prompt_injection", "toxicity", "sentiment"):
+        for line in (DATA / f"{name}.jsonl").read_bytes().splitlines():
+            texts.append(orjson.loads(line)["text"])
+    return texts
+
+
+class TopicWatcher:
+    """Reads a topic from the beginning in a background thread and counts records by event id,
+    so a test can act when the worker has made some progress (and count duplicates after)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.ids: Counter[str] = Counter()
+        self.records = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+
+    async def _run(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from llm_shield.streams.kafka import wait_for_partitions
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.broker,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=16 << 20,
+        )
+        await consumer.start()
+        try:
+            partitions = await wait_for_partitions(consumer, self.topic, 60)
+            assignment = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(assignment)
+            await consumer.seek_to_beginning(*assignment)
+            while not self._stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for records in batches.values():
+                    for record in records:
+                        self.records += 1
+                        event_id = orjson.loads(record.value).get("id")
+                        if isinstance(event_id, str):
+                            self.ids[event_id] += 1
+        finally:
+            await consumer.stop()
+
+    def wait_for(self, predicate, timeout_seconds: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what} ({len(self.ids)} ids seen)")
+            time.sleep(0.1)
+
+    def wait_for_ids(self, wanted: set[str], timeout_seconds: float) -> set[str]:
+        """Waits until every wanted id was seen or the time is up; returns those still missing."""
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            missing = wanted - self.ids.keys()
+            if not missing:
+                return set()
+            time.sleep(0.2)
+        return wanted - self.ids.keys()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,8 @@ import random
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from tests.conftest import DATA, TopicSet, WorkerProcess, read_json
+from tests.conftest import TopicSet, WorkerProcess, produce, read_json, sample_texts
 
 pytestmark = pytest.mark.integration
 
@@ -27,24 +26,6 @@ def malformed(index: int) -> bytes:
         b'{"id": "m%d", "text": "' % index + b"x" * 70_000 + b'"}',  # over the 64 KiB limit
     ]
     return kinds[index % len(kinds)]
-
-
-async def produce(settings, values: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, max_request_size=1 << 20)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value=value) for topic, value in values]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-def sample_texts() -> list[str]:
-    texts = []
-    for name in ("prompt_injection", "toxicity", "sentiment"):
-        for line in (DATA / f"{name}.jsonl").read_bytes().splitlines():
-            texts.append(orjson.loads(line)["text"])
-    return texts
 
 
 def test_thousand_events_with_hundred_malformed(topic_set: TopicSet) -> None:

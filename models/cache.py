@@ -51,6 +51,11 @@ def text_key(model_ref: str, text: str) -> str:
     return f"{model_ref}|{hashlib.sha256(normalized.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
+def exact_key(namespace: str, text: str) -> str:
+    """A key for results that depend on the exact text (the heuristics read whitespace)."""
+    return f"{namespace}|{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
 @dataclass
 class CacheStats:
     hits: int = 0

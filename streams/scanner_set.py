@@ -21,6 +21,7 @@ import numpy as np
 
 from llm_shield.streams.config import SCANNER_NAMES, Settings
 from llm_shield.streams.errors import ShieldError
+from llm_shield.streams.heuristics import VERSION as HEURISTICS_VERSION
 from llm_shield.streams.heuristics import (
     HeuristicPromptInjection,
     HeuristicSentiment,
@@ -136,6 +137,32 @@ class ModelGroup:
         return False
 
 
+def _result_to_json(result: ScanResult) -> dict:
+    return {
+        "s": result.score,
+        "l": result.label,
+        "r": result.risk,
+        "m": list(result.matched),
+        "c": result.categories,
+        "x": result.scores,
+    }
+
+
+def _result_from_json(value: dict) -> ScanResult | None:
+    try:
+        return ScanResult(
+            score=float(value["s"]),
+            label=str(value["l"]),
+            risk=float(value["r"]),
+            method="heuristic",
+            matched=tuple(value["m"]),
+            categories=value["c"],
+            scores=value["x"],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # an entry of another shape: score the text again
+
+
 class _Lazy(dict):
     """Heuristic results per scanner, computed only when a path needs them."""
 
@@ -213,7 +240,7 @@ class ScannerSet:
     def scan(self, texts: Sequence[str]) -> dict[str, list[ScanResult]]:
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
-        heuristic = _Lazy(lambda name: self.heuristics[name].scan_batch(texts))
+        heuristic = _Lazy(lambda name: self._heuristic_results(name, texts))
         out: dict[str, list[ScanResult]] = {}
         for group in self.groups.values():
             out.update(self._scan_group(group, texts, heuristic))
@@ -221,6 +248,31 @@ class ScannerSet:
             if name not in out:
                 out[name] = heuristic[name]
         return {name: out[name] for name in self.names}
+
+    def _heuristic_results(self, name: str, texts: Sequence[str]) -> list[ScanResult]:
+        """The heuristic's results, from the result cache where it has them: on a repeated text
+        the patterns cost more than the model's cached scores (ensemble mode runs both)."""
+        scanner = self.heuristics[name]
+        if self.cache is None:
+            return scanner.scan_batch(texts)
+        from llm_shield.models.cache import exact_key
+
+        threshold = self.settings.scanners.get(name).threshold
+        namespace = f"heuristic/{name}@{HEURISTICS_VERSION}:{threshold}"
+        keys = [exact_key(namespace, text) for text in texts]
+        cached = self.cache.get_many(keys)
+        results: list[ScanResult | None] = [
+            _result_from_json(value) if value is not None else None for value in cached
+        ]
+        missing = [i for i, result in enumerate(results) if result is None]
+        if missing:
+            fresh = scanner.scan_batch([texts[i] for i in missing])
+            for i, result in zip(missing, fresh, strict=True):
+                results[i] = result
+            self.cache.set_many(
+                [(keys[i], _result_to_json(r)) for i, r in zip(missing, fresh, strict=True)]
+            )
+        return results  # type: ignore[return-value]
 
     def _scan_group(
         self, group: ModelGroup, texts: Sequence[str], heuristic: _Lazy

@@ -109,6 +109,7 @@ def test_replaying_twice_is_served_from_the_cache(starter_home: Path, tmp_path: 
         assert b["cache_hit"] is True
         for name in a["scanners"]:
             assert a["scanners"][name]["score"] == b["scanners"][name]["score"]
+            assert a["scanners"][name].get("matched") == b["scanners"][name].get("matched")
         assert b["scanners"]["sentiment"]["method"] == "cache"
         assert a["decision"] == b["decision"]
     human = cli(

@@ -29,6 +29,8 @@ import orjson
 
 from llm_shield.streams.errors import ShieldError
 
+LOW_LOAD_EVENTS_PER_S = 20.0
+
 
 class BenchError(ShieldError):
     exit_code = 4
@@ -109,6 +111,60 @@ def one_at_a_time(home: Path, texts: Sequence[str], variant: str, threads: int) 
     return _rate(len(texts), time.perf_counter() - started)
 
 
+def adversarial_texts(size: int = 64 * 1024) -> dict[str, str]:
+    """Inputs built to make regular expressions backtrack: long runs of what patterns match
+    partly (repeated keywords, spaced letters, digits, address-like and base64-like runs)."""
+    rng = random.Random(13)
+    unit = {
+        "one letter": "a",
+        "spaces": " ",
+        "ignore words": "ignore previous ",
+        "spaced letters": "i g n o r e ",
+        "leetspeak": "1gn0r3 ",
+        "digits and spaces": "1 ",
+        "digit groups": "4111-",
+        "dots and at": "a.",
+        "at signs": "@",
+        "base64-like": "QUJDRA==",
+        "brackets": "[<|",
+        "insults without end": "you stupid ",
+    }
+    texts = {name: (piece * (size // len(piece) + 1))[:size] for name, piece in unit.items()}
+    texts["random unicode"] = "".join(chr(rng.randint(32, 0x2FFF)) for _ in range(size // 2))
+    texts["ignore then junk"] = "ignore " + "x" * (size - 7)
+    return texts
+
+
+def slowest_input(texts: dict[str, str] | None = None) -> dict[str, Any]:
+    """The slowest 64 KiB adversarial input for each heuristic scanner and for redaction: linear
+    patterns keep these in milliseconds; catastrophic backtracking would show as seconds."""
+    from llm_shield.streams.heuristics import (
+        HeuristicPromptInjection,
+        HeuristicSentiment,
+        HeuristicToxicity,
+    )
+    from llm_shield.streams.privacy import redact
+
+    texts = texts or adversarial_texts()
+    checks: dict[str, Callable[[str], Any]] = {
+        "prompt_injection": HeuristicPromptInjection().scan,
+        "toxicity": HeuristicToxicity().scan,
+        "sentiment": HeuristicSentiment().scan,
+        "redact": redact,
+    }
+    report: dict[str, Any] = {}
+    for name, check in checks.items():
+        worst, worst_input = 0.0, ""
+        for label, text in texts.items():
+            started = time.perf_counter()
+            check(text)
+            elapsed = (time.perf_counter() - started) * 1000
+            if elapsed > worst:
+                worst, worst_input = elapsed, label
+        report[name] = {"ms": round(worst, 1), "input": worst_input}
+    return report
+
+
 def replay_rate(settings: Any, events: Sequence[dict]) -> float:
     from llm_shield.streams.pipeline import Pipeline
     from llm_shield.streams.replay import replay_lines
@@ -168,10 +224,14 @@ async def _verdict_clients(settings: Any, linger_ms: int) -> AsyncIterator[tuple
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from llm_shield.streams.kafka import wait_for_partitions
+    from llm_shield.streams.security import aiokafka_options
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=linger_ms)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.broker, linger_ms=linger_ms, **aiokafka_options(settings)
+    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker,
+        **aiokafka_options(settings),
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
@@ -256,6 +316,34 @@ async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list
                         latencies.append((now - sent.pop(event_id)) * 1000)
         await task
         return latencies
+
+
+def _fixed_window_low_load(
+    values: dict[str, str], events: Sequence[dict], warmup: Sequence[dict]
+) -> list[float]:
+    """The trickle again on a worker with adaptive batching off (every batch waits out the
+    window), warmed up first so that the first inferences' set-up is not counted."""
+    from llm_shield.streams.config import env_name, load_settings
+
+    run_values = {
+        **values,
+        "group_id": f"{values['group_id']}-fixed",
+        "batching.adaptive": "false",
+        "metrics_port": "0",
+    }
+    settings = load_settings(None, run_values)
+    worker = _Worker({env_name(k): v for k, v in run_values.items()})
+    try:
+        worker.wait()
+        asyncio.run(_publish_and_collect(settings, [dict(e, id=f"fw-{e['id']}") for e in warmup]))
+        probe = [dict(e, id=f"fixed-{e['id']}") for e in events]
+        return asyncio.run(_latencies(settings, probe, LOW_LOAD_EVENTS_PER_S))
+    finally:
+        worker.stop()
+
+
+def _summary(latencies: Sequence[float]) -> dict[str, float]:
+    return {"p50": _percentile(latencies, 0.50), "p99": _percentile(latencies, 0.99)}
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -376,6 +464,15 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                         _histogram_p99(metrics, "llm_shield_batch_latency_seconds") * 1000, 1
                     ),
                 }
+                trickle = unique_events[-(30 if quick else 200) :]
+                _say(f"low load: {len(trickle)} events at {LOW_LOAD_EVENTS_PER_S:.0f} ev/s")
+                low_adaptive = asyncio.run(
+                    _latencies(
+                        cold_settings,
+                        [dict(e, id=f"low-{e['id']}") for e in trickle],
+                        LOW_LOAD_EVENTS_PER_S,
+                    )
+                )
                 half = max(1.0, report["kafka_events_per_s"] / 2)
                 probe = [
                     dict(e, id=f"lat-{e['id']}") for e in unique_events[: 200 if quick else 1000]
@@ -413,6 +510,18 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 report["kafka_cache_hit_events_per_s"] = _rate(len(again), seconds)
             finally:
                 worker.stop()
+
+            report["low_load_latency_ms"] = {
+                "events_per_s": LOW_LOAD_EVENTS_PER_S,
+                "window_ms": round(cold_settings.batching.window_seconds * 1000, 1),
+                "adaptive": _summary(low_adaptive),
+            }
+            if not quick:
+                _say("low load again with adaptive batching off (a fixed window)")
+                fixed = _fixed_window_low_load(values, trickle, unique_events[:50])
+                report["low_load_latency_ms"]["fixed_window"] = _summary(fixed)
+    _say("heuristics on adversarial 64 KiB inputs")
+    report["heuristics_slowest_64k"] = slowest_input()
     raw = report["raw_model_texts_per_s"]
     report["ratios"] = {
         "kafka_vs_raw": round(report["kafka_events_per_s"] / raw, 3) if raw else 0.0,

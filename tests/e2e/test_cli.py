@@ -175,6 +175,26 @@ def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
     assert "retrying" in result.stderr  # the retry log a user sees before giving up
 
 
+def test_sasl_password_is_never_printed_or_logged(tmp_path: Path) -> None:
+    secret = "hunter2-do-not-print"
+    env = {
+        "LLM_SHIELD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "LLM_SHIELD_KAFKA_SASL_USERNAME": "shield",
+        "LLM_SHIELD_KAFKA_SASL_PASSWORD": secret,
+        "LLM_SHIELD_LOG_LEVEL": "debug",
+    }
+    fast = ("--broker", "127.0.0.1:1", "--set", "kafka.connect_timeout_seconds=1")
+    worker = run_cli("worker", *fast, env=env)
+    assert_one_line_error(worker, 3, "cannot reach a Kafka broker")
+    shown = run_cli("settings", "--json", env=env)
+    assert orjson.loads(shown.stdout)["kafka.sasl_password"] == "***"
+    table = run_cli("settings", env=env)
+    for result in (worker, shown, table):
+        assert secret not in result.stdout + result.stderr
+    refused = run_cli("settings", "--set", f"kafka.sasl_password={secret}")
+    assert_one_line_error(refused, 2, "may not come from the command line")
+
+
 def test_dev_refuses_an_external_broker() -> None:
     assert_one_line_error(run_cli("dev", "--broker", "x:1"), 2, "dev runs its own broker")
 
@@ -305,3 +325,10 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     assert set(report["latency_ms"]) >= {"load_fraction", "p50", "p95", "p99"}
     assert set(report["batch"]) == {"mean_size", "p99_inference_ms"}
     assert set(report["ratios"]) == {"kafka_vs_raw", "kafka_vs_one_at_a_time"}
+    assert report["low_load_latency_ms"]["adaptive"]["p50"] > 0
+    assert set(report["heuristics_slowest_64k"]) == {
+        "prompt_injection",
+        "toxicity",
+        "sentiment",
+        "redact",
+    }

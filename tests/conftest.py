@@ -288,6 +288,10 @@ class TopicWatcher:
             time.sleep(0.2)
         return wanted - self.ids.keys()
 
+    def duplicates(self, wanted: set[str]) -> int:
+        """Records beyond the first for the wanted ids: work scanned again after a crash."""
+        return sum(count - 1 for event_id, count in self.ids.items() if event_id in wanted)
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)

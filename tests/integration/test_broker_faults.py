@@ -41,7 +41,7 @@ def test_broker_paused_for_15_seconds_loses_nothing(tmp_path: Path) -> None:
             recovery = time.monotonic() - resumed
             publisher.join(timeout=180)
             missing = watcher.wait_for_ids(wanted, timeout_seconds=180)
-            duplicates = sum(c - 1 for event_id, c in watcher.ids.items() if event_id in wanted)
+            duplicates = watcher.duplicates(wanted)
             _report(
                 "broker paused 15 s",
                 events=len(wanted),

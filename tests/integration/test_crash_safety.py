@@ -77,7 +77,7 @@ def test_sigkill_three_times_loses_nothing(broker, tmp_path) -> None:
             restarts.append(round(time.monotonic() - began, 1))
         publisher.join(timeout=300)
         missing = watcher.wait_for_ids(wanted, timeout_seconds=300)
-        duplicates = sum(count - 1 for event_id, count in watcher.ids.items() if event_id in wanted)
+        duplicates = watcher.duplicates(wanted)
         _report(
             "sigkill x3",
             events=len(wanted),
@@ -121,7 +121,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(broker, tmp_path) -> 
         seen_at_stop = set(watcher.ids)
         with WorkerProcess(topics):
             missing = watcher.wait_for_ids(wanted, timeout_seconds=180)
-        duplicates = sum(count - 1 for event_id, count in watcher.ids.items() if event_id in wanted)
+        duplicates = watcher.duplicates(wanted)
         _report(
             "sigterm",
             events=len(wanted),
@@ -155,7 +155,7 @@ def test_three_workers_one_killed_its_partitions_move_nothing_lost(broker, tmp_p
         assert workers[1].kill() == -signal.SIGKILL
         publisher.join(timeout=180)
         missing = watcher.wait_for_ids(wanted, timeout_seconds=240)
-        duplicates = sum(count - 1 for event_id, count in watcher.ids.items() if event_id in wanted)
+        duplicates = watcher.duplicates(wanted)
         _report(
             "group of 3, one killed", events=len(wanted), lost=len(missing), duplicates=duplicates
         )

@@ -16,7 +16,9 @@ import logging
 import shutil
 import sqlite3
 import threading
+import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +73,13 @@ class CacheStats:
 
 
 class ResultCache:
-    def __init__(self, directory: Path, *, ttl_seconds: float, size_mb: int) -> None:
+    def __init__(
+        self, directory: Path, *, ttl_seconds: float, size_mb: int, memory_entries: int = 50_000
+    ) -> None:
         self.directory = directory
+        # The most recently used entries, decoded, in front of the disk (about 20 MB at most).
+        self.memory_entries = memory_entries
+        self._recent: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self.ttl_seconds = ttl_seconds
         self.size_limit = size_mb * 1024 * 1024
         self.stats = CacheStats()
@@ -131,18 +138,43 @@ class ResultCache:
             return 0
         return max(0, self.stats.entries_at_open + self.stats.writes - self.entries())
 
+    def _remember(self, key: str, value: Any) -> None:
+        if self.memory_entries <= 0:
+            return
+        self._recent[key] = (time.monotonic() + self.ttl_seconds, value)
+        self._recent.move_to_end(key)
+        while len(self._recent) > self.memory_entries:
+            self._recent.popitem(last=False)
+
+    def _recall(self, key: str) -> Any | None:
+        found = self._recent.get(key)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            del self._recent[key]
+            return None
+        self._recent.move_to_end(key)
+        return found[1]
+
     def get_many(self, keys: Sequence[str]) -> list[Any | None]:
+        """Recently used entries come from memory (no sqlite query, no JSON decode); the rest
+        from disk, and those are remembered."""
         if self._cache is None:
             self.stats.misses += len(keys)
             return [None] * len(keys)
-        try:
-            with self._lock:
-                values = [self._cache.get(key) for key in keys]
-        except (OSError, sqlite3.Error) as exc:
-            self._fail(exc)
-            self.stats.misses += len(keys)
-            return [None] * len(keys)
-        decoded = [_decode(value) for value in values]
+        with self._lock:
+            decoded = [self._recall(key) for key in keys]
+            try:
+                for index, key in enumerate(keys):
+                    if decoded[index] is None:
+                        value = _decode(self._cache.get(key))
+                        if value is not None:
+                            decoded[index] = value
+                            self._remember(key, value)
+            except (OSError, sqlite3.Error) as exc:
+                self._fail(exc)
+                self.stats.misses += len(keys)
+                return [None] * len(keys)
         hits = sum(v is not None for v in decoded)
         self.stats.hits += hits
         self.stats.misses += len(keys) - hits
@@ -155,6 +187,7 @@ class ResultCache:
             with self._lock, self._cache.transact():
                 for key, value in items:
                     self._cache.set(key, orjson.dumps(value), expire=self.ttl_seconds)
+                    self._remember(key, value)
             self.stats.writes += len(items)
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)
@@ -171,6 +204,7 @@ class ResultCache:
             except (OSError, sqlite3.Error):
                 pass
             self._cache = None
+        self._recent.clear()
 
 
 def _decode(value: Any) -> Any:

@@ -90,27 +90,31 @@ def create_app(
             name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
 
+    # Output topics are created by ``ensure_topics`` and written through the producer directly.
     prompts, responses = topic(topics.prompts), topic(topics.responses)
-    verdicts, alerts, deadletter = (
-        topic(topics.verdicts),
-        topic(topics.alerts),
-        topic(topics.deadletter),
-    )
     # One thread: the pipeline is CPU-bound and not re-entrant; both agents queue on it.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-shield-pipeline")
     batch = settings.batching
 
     async def publish(outcomes: Sequence[Outcome]) -> None:
+        """Hand every output to the producer, then wait for all the broker's acks.
+
+        The transport producer is used directly: faust's ``Topic.send`` wraps each record in
+        futures and callbacks we do not need (they cost more per verdict than building it).
+        """
+        send = app.producer.send
         pending = []
         for outcome in outcomes:
             if isinstance(outcome, DeadLetter):
-                pending.append(await deadletter.send(value=outcome.to_json(), force=True))
+                pending.append(
+                    await send(topics.deadletter, None, outcome.to_json(), None, None, None)
+                )
                 continue
             body = outcome.to_json()
             key = outcome.id.encode()
-            pending.append(await verdicts.send(key=key, value=body, force=True))
+            pending.append(await send(topics.verdicts, key, body, None, None, None))
             if outcome.is_alert:
-                pending.append(await alerts.send(key=key, value=body, force=True))
+                pending.append(await send(topics.alerts, key, body, None, None, None))
         await asyncio.gather(*pending)
 
     async def deliver(stream: faust.StreamT, events: list, outcomes: Sequence[Outcome]) -> None:

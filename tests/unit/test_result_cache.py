@@ -43,3 +43,20 @@ def test_cache_in_a_path_that_is_a_file_is_bypassed(tmp_path: Path, caplog) -> N
     cache.set_many([("k", {"p": {}, "w": 1})])  # no exception: bypassed
     assert cache.get_many(["k"]) == [None]
     assert "running without it" in caplog.text
+
+
+def test_recent_entries_are_served_from_memory_and_expire(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8, memory_entries=2)
+    cache.set_many([("a", {"v": 1}), ("b", {"v": 2}), ("c", {"v": 3})])
+    assert list(cache._recent) == ["b", "c"]  # the bound holds: the oldest went first
+    cache._cache.clear()  # the disk copy is gone; memory still answers for the recent ones
+    assert cache.get_many(["a", "b", "c"]) == [None, {"v": 2}, {"v": 3}]
+    cache._recent["c"] = (0.0, {"v": 3})  # an entry past its TTL is not served from memory
+    assert cache.get_many(["c"]) == [None]
+
+
+def test_memory_front_can_be_off(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8, memory_entries=0)
+    cache.set_many([("a", {"v": 1})])
+    assert not cache._recent
+    assert cache.get_many(["a"]) == [{"v": 1}]

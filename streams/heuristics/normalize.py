@@ -61,7 +61,10 @@ _LEET = str.maketrans(
 
 _WHITESPACE = re.compile(r"\s+")
 # A candidate leet word, e.g. "1gn0re", "pr0mpt", "sh!t"; a trailing "!" is punctuation, not an i.
-_LEET_WORD = re.compile(r"[a-z0-9@$!]+")  # maximal runs only: linear, no backtracking
+# Only maximal runs that hold a leet character: the run must start at a run boundary and the
+# quantifiers are possessive, so a long run of plain letters fails at once (linear, and the
+# Python callback runs for candidate words only, not for every word).
+_LEET_WORD = re.compile(r"(?<![a-z0-9@$!])[a-z]*+[0-9@$!][a-z0-9@$!]*+")
 _LETTER = re.compile(r"[a-z]")
 _LEET_CHAR = re.compile(r"[0-9@$!]")
 # Three or more single letters separated by one space/dot/dash/underscore/asterisk: "i g n o r e".
@@ -114,6 +117,8 @@ def despace(normalized: str) -> tuple[str, int]:
 
 def mixed_script_words(text: str) -> int:
     """How many words mix Latin letters with Cyrillic or Greek look-alikes (a homoglyph attack)."""
+    if text.isascii():
+        return 0
     count = 0
     for word in re.findall(r"\w{3,}", text):
         has_latin = any("a" <= ch.lower() <= "z" for ch in word)

@@ -185,7 +185,7 @@ def worker(
         settings,
         on_outcomes=_echo_outcomes(as_json) if echo else None,
         on_ready=ready,
-        restart_on_topics_lost=True,
+        restart_on_broker_reset=True,
     )
     sys.exit(code)
 

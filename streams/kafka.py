@@ -144,31 +144,86 @@ async def ensure_topics(settings: Settings, timeout_seconds: float | None = None
         await admin.close()
 
 
-async def missing_topics(settings: Settings, timeout_seconds: float) -> list[str]:
-    """Which of the five topics the broker does not have; raises ``BrokerUnreachable`` when it
-    does not answer within ``timeout_seconds`` (a paused or dead broker)."""
+@dataclass(frozen=True)
+class BrokerState:
+    """What the watch compares between checks: which topics are missing, and the group's
+    committed input offsets (on the same broker they never go back)."""
+
+    missing: list[str]
+    committed: dict[tuple[str, int], int]
+
+
+async def broker_state(settings: Settings, timeout_seconds: float) -> BrokerState:
+    """Raises ``BrokerUnreachable`` when the broker does not answer within ``timeout_seconds``
+    (a paused or dead broker)."""
     admin = _admin(settings, timeout_seconds)
+    # A consumer of the group that never subscribes reads its committed offsets without joining
+    # (the admin client's OffsetFetch is not understood by every broker).
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker,
+        **aiokafka_options(settings),
+        client_id=f"{settings.kafka.client_id}-watch",
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        request_timeout_ms=max(int(timeout_seconds * 1000), 5000),
+    )
+    committed: dict[tuple[str, int], int] = {}
     try:
         await asyncio.wait_for(admin.start(), timeout_seconds)
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout_seconds))
+        inputs = [t for t in settings.input_topics if t in existing]  # never name a missing one
+        if inputs:
+            await asyncio.wait_for(reader.start(), timeout_seconds)
+            metadata = await asyncio.wait_for(reader._client.fetch_all_metadata(), timeout_seconds)
+            for topic in inputs:
+                for partition in sorted(metadata.partitions_for_topic(topic) or ()):
+                    tp = TopicPartition(topic, partition)
+                    offset = await asyncio.wait_for(reader.committed(tp), timeout_seconds)
+                    if offset is not None and offset >= 0:
+                        committed[(topic, partition)] = offset
     except (TimeoutError, KafkaError, OSError) as exc:
         raise _unreachable(settings.broker, exc) from None
     finally:
+        await _close_quietly(reader)
         await _close_quietly(admin)
-    return [t for t in (*settings.input_topics, *settings.output_topics) if t not in existing]
+    wanted = (*settings.input_topics, *settings.output_topics)
+    return BrokerState([t for t in wanted if t not in existing], committed)
+
+
+def _reset_reason(before: BrokerState | None, now: BrokerState) -> str | None:
+    """Why the broker looks restarted with empty storage (or our topics recreated), if it does.
+
+    Missing topics say it plainly. Topics that other clients recreated first (brokers that
+    create a topic when asked about it) are caught by the group's committed offsets: they only
+    grow on the same broker, and a new one starts without them.
+    """
+    if now.missing:
+        return f"it has lost topics {', '.join(now.missing)}"
+    if before is None:
+        return None
+    back = [tp for tp, offset in before.committed.items() if now.committed.get(tp, -1) < offset]
+    if back:
+        tp = back[0]
+        return (
+            f"the group's committed offset for {tp[0]}[{tp[1]}] went back from "
+            f"{before.committed[tp]} to {now.committed.get(tp, 'none')}"
+        )
+    return None
 
 
 async def watch_broker(
-    settings: Settings, on_topics_lost: Callable[[list[str]], Any], interval_seconds: float
+    settings: Settings, on_reset: Callable[[str], Any], interval_seconds: float
 ) -> None:
     """Check the broker every ``interval_seconds``: say when it stops answering and when it is
-    back, and when its topics are gone (an in-memory broker restarted empty) recreate them and
-    call ``on_topics_lost`` so the worker can start over on the new broker."""
+    back; when it lost our topics or their records (an in-memory broker restarted empty, or the
+    topics deleted), recreate what is missing and call ``on_reset`` so the worker can start over
+    on the new broker."""
     down_since: float | None = None
+    last: BrokerState | None = None
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            missing = await missing_topics(settings, max(interval_seconds, 2.0))
+            state = await broker_state(settings, max(interval_seconds, 2.0))
         except BrokerUnreachable:
             if down_since is None:
                 down_since = time.monotonic()
@@ -181,20 +236,23 @@ async def watch_broker(
                 time.monotonic() - down_since,
             )
             down_since = None
-        if missing:
-            log.warning(
-                "broker %s has lost topics %s (restarted with empty storage?); recreating them",
-                settings.broker,
-                ", ".join(missing),
-            )
-            try:
-                await ensure_topics(settings)
-            except (BrokerError, BrokerUnreachable) as exc:  # gone again: the next round retries
-                log.warning("could not recreate topics: %s", exc)
-                continue
-            result = on_topics_lost(missing)
-            if asyncio.iscoroutine(result):
-                await result
+        reason = _reset_reason(last, state)
+        last = state
+        if reason is None:
+            continue
+        log.warning(
+            "broker %s looks restarted with empty storage: %s; recreating the topics",
+            settings.broker,
+            reason,
+        )
+        try:
+            await ensure_topics(settings)
+        except (BrokerError, BrokerUnreachable) as exc:  # gone again: the next round retries
+            log.warning("could not recreate topics: %s", exc)
+            continue
+        result = on_reset(reason)
+        if asyncio.iscoroutine(result):
+            await result
 
 
 @dataclass

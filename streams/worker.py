@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -69,12 +70,15 @@ class GracefulWorker(faust.Worker):
             for handler in logging.getLogger().handlers:
                 handler.addFilter(QuietRepeats())
 
-    def _schedule_shutdown(self, signal: Any) -> None:
+    def _schedule_shutdown(self, sig: Any) -> None:
         if not self._signal_stop_time:
             timer = threading.Timer(self.grace_seconds, self._give_up)
             timer.daemon = True
             timer.start()
-        super()._schedule_shutdown(signal)
+        super()._schedule_shutdown(sig)
+
+    def stop_for_restart(self) -> None:
+        self._schedule_shutdown(signal.SIGTERM)
 
     def _give_up(self) -> None:
         log.error(
@@ -86,14 +90,14 @@ class GracefulWorker(faust.Worker):
         os._exit(EXIT_GRACE_EXCEEDED)
 
 
-def restart_process(reason: str) -> None:
+def restart_process() -> None:
     """Start this command over in the same process (same pid, same pipes, models reloaded).
 
-    Used when the broker came back without our topics and group: its fresh state and faust's
-    bookkeeping (read offsets, generation) no longer agree, and a clean start is the one
-    recovery that is always right. Nothing is lost: what was not committed is read again.
+    Used after a graceful stop when the broker came back without our topics and group: its fresh
+    state and faust's bookkeeping (read offsets, generation) no longer agree, and a clean start
+    is the one recovery that is always right. Nothing is lost: what was not committed is read
+    again.
     """
-    log.warning("%s; restarting the worker", reason)
     logging.shutdown()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own argv
@@ -106,7 +110,7 @@ def run_worker(
     on_ready: Callable[[float, Pipeline], None] | None = None,
     publish_on_ready: Sequence[bytes] | None = None,
     logfile: Path | None = None,
-    restart_on_topics_lost: bool = False,
+    restart_on_broker_reset: bool = False,
 ) -> int:
     """Blocks until the worker stops; returns its exit code.
 
@@ -126,16 +130,22 @@ def run_worker(
 
     pipeline = Pipeline(settings)
 
-    def topics_lost(missing: list[str]) -> None:
-        if restart_on_topics_lost:
-            restart_process("the broker lost its topics")
+    restart_reason: list[str] = []
+
+    def broker_reset(reason: str) -> None:
+        if restart_on_broker_reset and not restart_reason:
+            restart_reason.append(reason)
+            log.warning("the broker lost its state; restarting the worker")
+            # A graceful stop first: leave the group (no zombie member for the new process to
+            # wait out), finish and commit what is in flight; then start over.
+            worker.stop_for_restart()
 
     async def ready() -> None:
         if on_ready is not None:
             on_ready(time.monotonic() - began, pipeline)
         if settings.kafka.watch_interval_seconds:
             watcher = asyncio.ensure_future(
-                watch_broker(settings, topics_lost, settings.kafka.watch_interval_seconds)
+                watch_broker(settings, broker_reset, settings.kafka.watch_interval_seconds)
             )
             app._llm_shield_watcher = watcher  # keep a reference for the loop's lifetime
         if publish_on_ready:
@@ -163,6 +173,8 @@ def run_worker(
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:
+        if restart_reason:
+            restart_process()
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     return 0  # pragma: no cover - execute_from_commandline always raises SystemExit

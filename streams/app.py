@@ -153,6 +153,7 @@ def create_app(
         """
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * batch.max_batch_size)
         manual = stream.noack()
+        clock = asyncio.get_running_loop().time
 
         async def feed() -> None:
             async for event in manual.events():
@@ -168,8 +169,8 @@ def create_app(
                     feeder.result()  # the stream ended or failed: raise it here
                     return
                 events = [getter.result()]
-                deadline = loop_time() + batch.window_seconds
-                while len(events) < batch.max_batch_size and loop_time() < deadline:
+                deadline = clock() + batch.window_seconds
+                while len(events) < batch.max_batch_size and clock() < deadline:
                     if queue.empty():
                         # Let the feeder hand over what the consumer already fetched; stop
                         # as soon as nothing more is in memory.
@@ -180,9 +181,6 @@ def create_app(
                 yield events
         finally:
             feeder.cancel()
-
-    def loop_time() -> float:
-        return asyncio.get_running_loop().time()
 
     batches = batches_adaptive if batch.adaptive else batches_in_window
 

@@ -212,7 +212,7 @@ def _reset_reason(before: BrokerState | None, now: BrokerState) -> str | None:
 
 
 async def watch_broker(
-    settings: Settings, on_reset: Callable[[str], Any], interval_seconds: float
+    settings: Settings, on_reset: Callable[[str], None], interval_seconds: float
 ) -> None:
     """Check the broker every ``interval_seconds``: say when it stops answering and when it is
     back; when it lost our topics or their records (an in-memory broker restarted empty, or the
@@ -250,9 +250,7 @@ async def watch_broker(
         except (BrokerError, BrokerUnreachable) as exc:  # gone again: the next round retries
             log.warning("could not recreate topics: %s", exc)
             continue
-        result = on_reset(reason)
-        if asyncio.iscoroutine(result):
-            await result
+        on_reset(reason)
 
 
 @dataclass

@@ -130,12 +130,13 @@ def run_worker(
 
     pipeline = Pipeline(settings)
 
-    restart_reason: list[str] = []
+    restarting = False
 
     def broker_reset(reason: str) -> None:
-        if restart_on_broker_reset and not restart_reason:
-            restart_reason.append(reason)
-            log.warning("the broker lost its state; restarting the worker")
+        nonlocal restarting
+        if restart_on_broker_reset and not restarting:
+            restarting = True
+            log.warning("the broker lost its state (%s); restarting the worker", reason)
             # A graceful stop first: leave the group (no zombie member for the new process to
             # wait out), finish and commit what is in flight; then start over.
             worker.stop_for_restart()
@@ -173,7 +174,7 @@ def run_worker(
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:
-        if restart_reason:
+        if restarting:
             restart_process()
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)

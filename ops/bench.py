@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from llm_shield.streams.errors import ShieldError
+from llm_shield.registry.errors import ShieldError
 
 LOW_LOAD_EVENTS_PER_S = 20.0
 
@@ -178,7 +178,7 @@ def replay_rate(settings: Any, events: Sequence[dict]) -> float:
 class _Worker:
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llm_shield.streams.cli", "worker"],
+            [sys.executable, "-m", "llm_shield.ops.cli", "worker"],
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

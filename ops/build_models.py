@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from llm_shield.registry.errors import ShieldError
 from llm_shield.registry.home import entry_path, make_private_dir, model_dir
 from llm_shield.registry.manifest import (
     FileEntry,
@@ -40,7 +41,6 @@ from llm_shield.registry.manifest import (
     load_entry,
     sha256_file,
 )
-from llm_shield.streams.errors import ShieldError
 
 BUILD_SOURCE = "build://starter"
 STARTER_VERSION = "1"

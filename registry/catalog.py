@@ -16,8 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from llm_shield.registry.errors import ShieldError
 from llm_shield.registry.manifest import VARIANTS, ManifestError, ModelEntry, entry_from_dict
-from llm_shield.streams.errors import ShieldError
 
 CATALOG_SCHEMA = "llm-shield.catalog/v1"
 CATALOG_ENV = "LLM_SHIELD_CATALOG"

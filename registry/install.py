@@ -22,9 +22,9 @@ import orjson
 from filelock import FileLock, Timeout
 
 from llm_shield.registry.catalog import CatalogItem
+from llm_shield.registry.errors import ShieldError
 from llm_shield.registry.home import entry_path, make_private_dir, model_dir
 from llm_shield.registry.manifest import FileEntry, ModelEntry, dump_entry, sha256_file
-from llm_shield.streams.errors import ShieldError
 
 CHUNK_BYTES = 1 << 20
 VERIFIED_CACHE = ".verified.json"

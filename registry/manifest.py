@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from llm_shield.streams.errors import ShieldError
+from llm_shield.registry.errors import ShieldError
 
 MANIFEST_SCHEMA = "llm-shield.manifest/v1"
 TASKS = ("prompt_injection", "toxicity", "sentiment")

@@ -1,24 +1,14 @@
-"""The project's exceptions, one base class and one subclass per thing a user can get wrong.
+"""What can go wrong in the Kafka worker, in the user's words: settings and brokers.
 
-The CLI turns any ``ShieldError`` into one line on stderr and a non-zero exit; anything else that
-escapes is a bug in our code and keeps its traceback.
+Each is a ``ShieldError`` (``registry/errors.py``), so the CLI prints it as one line with its exit
+code.
 """
 
-
-class ShieldError(Exception):
-    """Base class: the message is written for the user, in one line."""
-
-    exit_code = 1
+from llm_shield.registry.errors import ShieldError
 
 
 class ConfigError(ShieldError):
     """A setting is missing, malformed or out of range; the message names the setting."""
-
-    exit_code = 2
-
-
-class InputFileError(ShieldError):
-    """A file the user named cannot be read (missing, a directory, no permission)."""
 
     exit_code = 2
 
@@ -39,3 +29,10 @@ class EmbeddedBrokerError(ShieldError):
     """The embedded Tansu broker is missing or did not start."""
 
     exit_code = 3
+
+
+class ModelUnavailable(ShieldError):
+    """A configured model cannot answer (not installed, wrong outputs, files changed on disk) and
+    its scanner is configured ``fallback = "none"``."""
+
+    exit_code = 2

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from llm_shield.registry.errors import ShieldError
 from llm_shield.streams.config import SCANNER_NAMES, Settings
-from llm_shield.streams.errors import ShieldError
+from llm_shield.streams.errors import ModelUnavailable
 from llm_shield.streams.heuristics import VERSION as HEURISTICS_VERSION
 from llm_shield.streams.heuristics import (
     HeuristicPromptInjection,
@@ -76,7 +77,7 @@ class ModelGroup:
             )
             missing = [n for n in self.names if n not in resolved.entry.outputs]
             if missing:
-                raise ShieldError(
+                raise ModelUnavailable(
                     f"{self.model_id} has no output for {', '.join(missing)} "
                     f"(it answers {', '.join(resolved.entry.outputs)})"
                 )
@@ -130,7 +131,7 @@ class ModelGroup:
             )
             if not problems:
                 return True
-            self.fail(ShieldError(f"model files changed on disk: {problems[0]}"))
+            self.fail(ModelUnavailable(f"model files changed on disk: {problems[0]}"))
             return False
         if now >= self.retry_at:
             return self.load()
@@ -208,7 +209,7 @@ class ScannerSet:
             if not group.load():
                 fatal = [n for n in group.names if settings.scanners.get(n).fallback == "none"]
                 if fatal:
-                    raise ShieldError(f"{', '.join(fatal)}: {group.error}")
+                    raise ModelUnavailable(f"{', '.join(fatal)}: {group.error}")
         if self.groups and settings.models.cache_enabled:
             from llm_shield.models.cache import ResultCache
 

@@ -9,14 +9,14 @@ three tasks from one encoder pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from llm_shield.models.postprocess import to_probabilities
 from llm_shield.models.session import OnnxSession
-from llm_shield.models.tokenizer import TextTokenizer
+from llm_shield.models.tokenizer import TextTokenizer, Window
 from llm_shield.registry.manifest import ModelEntry
 
 WINDOW_AGGREGATE = {"prompt_injection": "max", "toxicity": "max", "sentiment": "mean"}
@@ -26,6 +26,9 @@ WINDOW_AGGREGATE = {"prompt_injection": "max", "toxicity": "max", "sentiment": "
 class Prediction:
     probabilities: dict[str, np.ndarray]  # task -> (texts, labels)
     windows: list[int]
+    # task -> per text, the characters of the window that decided a max-aggregated task, when
+    # the text was scored in more than one window (None otherwise)
+    spans: dict[str, list[tuple[int, int] | None]] = field(default_factory=dict)
 
 
 class OnnxClassifier:
@@ -38,6 +41,7 @@ class OnnxClassifier:
         intra_op_threads: int = 0,
         overlap_tokens: int = 32,
         max_windows: int = 64,
+        sentence_window_tokens: int = 64,
         graph_optimization: str = "all",
         model_file: str = "model.onnx",
     ) -> None:
@@ -45,6 +49,7 @@ class OnnxClassifier:
         self.folder = folder
         self.max_batch_size = max_batch_size
         self.max_windows = max_windows
+        self.sentence_window_tokens = sentence_window_tokens
         self.session = OnnxSession(
             folder / model_file,
             intra_op_threads=intra_op_threads,
@@ -75,7 +80,11 @@ class OnnxClassifier:
             out[task] = to_probabilities(values, spec.postprocess)
         return out
 
-    def run(self, texts: Sequence[str]) -> Prediction:
+    def run(
+        self, texts: Sequence[str], sentence_windows: Sequence[bool] | None = None
+    ) -> Prediction:
+        """Score ``texts``; where ``sentence_windows`` says so, each sentence of a text is also
+        scored on its own (max-aggregated tasks take their riskiest row, whole or sentence)."""
         result = {
             task: np.zeros((len(texts), len(spec.labels)), dtype=np.float64)
             for task, spec in self.entry.outputs.items()
@@ -91,33 +100,58 @@ class OnnxClassifier:
                     result[task][start : start + len(chunk)] = values
             return Prediction(result, [1] * len(texts))
 
-        windows = self.tokenizer.windows(texts, self.max_windows)
-        rows = [(t, ids) for t, text_windows in enumerate(windows) for ids in text_windows]
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i][1]))
-        row_probs = {
+        whole = self.tokenizer.spans(texts, self.max_windows)
+        if sentence_windows is not None and any(sentence_windows):
+            marked = [t if flag else "" for t, flag in zip(texts, sentence_windows, strict=True)]
+            sentences = self.tokenizer.sentence_windows(marked, self.sentence_window_tokens)
+        else:
+            sentences = [[] for _ in texts]
+        rows: list[tuple[int, Window, bool]] = [
+            (t, window, False) for t, windows in enumerate(whole) for window in windows
+        ]
+        rows += [(t, window, True) for t, windows in enumerate(sentences) for window in windows]
+        row_probs = self._score_rows([window.ids for _, window, _ in rows])
+        owners = np.array([t for t, _, _ in rows])
+        is_sentence = np.array([s for _, _, s in rows], dtype=bool)
+        counts = [len(w) + len(s) for w, s in zip(whole, sentences, strict=True)]
+        spans: dict[str, list[tuple[int, int] | None]] = {}
+        for task, spec in self.entry.outputs.items():
+            if all(count == 1 for count in counts):
+                result[task] = row_probs[task][np.argsort(owners, kind="stable")]
+                continue
+            positive = list(spec.labels).index(spec.positive_label)
+            mean = WINDOW_AGGREGATE.get(task, "max") == "mean"
+            task_spans: list[tuple[int, int] | None] = []
+            for t in range(len(texts)):
+                mine = np.flatnonzero(owners == t)
+                if mean:  # sentiment: the whole text's windows only
+                    mine = mine[~is_sentence[mine]]
+                    result[task][t] = row_probs[task][mine].mean(axis=0)
+                    continue
+                best = mine[int(np.argmax(row_probs[task][mine, positive]))]
+                result[task][t] = row_probs[task][best]
+                window = rows[best][1]
+                task_spans.append((window.start, window.end) if counts[t] > 1 else None)
+            if not mean:
+                spans[task] = task_spans
+        return Prediction(result, counts, spans)
+
+    def _score_rows(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
+        """Run rows of token ids in length-sorted batches; probabilities in row order."""
+        assert self.tokenizer is not None
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = {
             task: np.zeros((len(rows), len(spec.labels)))
             for task, spec in self.entry.outputs.items()
         }
         wanted = set(self.session.input_names)
         for start in range(0, len(order), self.max_batch_size):
             batch = order[start : start + self.max_batch_size]
-            feeds = self.tokenizer.pad([rows[i][1] for i in batch])
+            feeds = self.tokenizer.pad([rows[i] for i in batch])
             feeds = {k: v for k, v in feeds.items() if k in wanted}
             for task, values in self._run(feeds, len(batch)).items():
-                row_probs[task][batch] = values
-        owners = np.array([t for t, _ in rows])
-        for task, spec in self.entry.outputs.items():
-            if all(len(w) == 1 for w in windows):
-                result[task] = row_probs[task]
-                continue
-            positive = list(spec.labels).index(spec.positive_label)
-            for t in range(len(texts)):
-                mine = row_probs[task][owners == t]
-                if WINDOW_AGGREGATE.get(task, "max") == "mean":
-                    result[task][t] = mine.mean(axis=0)
-                else:
-                    result[task][t] = mine[int(np.argmax(mine[:, positive]))]
-        return Prediction(result, [len(w) for w in windows])
+                out[task][batch] = values
+        return out
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self.run(texts).probabilities

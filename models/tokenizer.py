@@ -2,16 +2,58 @@
 
 Long texts become overlapping windows of at most ``max_length`` tokens (special tokens included),
 so an injection at the end of a long document is still seen; batches pad to their longest row,
-not to max_length, so short texts cost little.
+not to max_length, so short texts cost little. Documents can also be cut into sentence windows:
+one planted sentence is diluted in a 256-token window but stands out on its own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
+
+# A sentence ends at . ! ? (with closing quotes or brackets) before white space, at a line break,
+# or at an HTML comment's edge; fragments of fewer than MIN_SENTENCE_WORDS words join the next.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|(?=<!--)|(?<=-->)")
+MIN_SENTENCE_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Window:
+    """Token ids of one row the model scores, and the characters of the text it covers."""
+
+    ids: list[int]
+    start: int
+    end: int
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (short fragments merged forward)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    pending: int | None = None
+    for match in _SENTENCE_END.finditer(text):
+        end = match.start()
+        if end > start and text[start:end].strip():
+            begin = start if pending is None else pending
+            if len(text[begin:end].split()) < MIN_SENTENCE_WORDS:
+                pending = begin
+            else:
+                spans.append((begin, end))
+                pending = None
+        start = match.end()
+    if start < len(text) and text[start:].strip():
+        spans.append((start if pending is None else pending, len(text)))
+    elif pending is not None:
+        spans.append((pending, len(text.rstrip())))
+    if len(spans) > 1 and len(text[slice(*spans[-1])].split()) < MIN_SENTENCE_WORDS:
+        last = spans.pop()
+        spans[-1] = (spans[-1][0], last[1])
+    return spans
 
 
 class TextTokenizer:
@@ -47,6 +89,41 @@ class TextTokenizer:
             out.append(rows)
         return out
 
+    def spans(self, texts: Sequence[str], max_windows: int = 64) -> list[list[Window]]:
+        """Like ``windows``, with each window's character span in its text."""
+        out = []
+        for text, encoding in zip(texts, self._tokenizer.encode_batch(list(texts)), strict=True):
+            rows = [encoding, *encoding.overflowing]
+            if len(rows) > max_windows:
+                rows = rows[: max_windows - 1] + rows[-1:]
+            out.append([_window(row, len(text)) for row in rows])
+        return out
+
+    def sentence_windows(
+        self, texts: Sequence[str], max_tokens: int, max_windows: int = 128
+    ) -> list[list[Window]]:
+        """Per text, one row per sentence (a longer sentence cut at ``max_tokens``), each with
+        its span. Texts of one sentence get none: their whole-text windows already are that."""
+        pieces: list[tuple[int, int, int]] = []  # (text index, start, end)
+        for index, text in enumerate(texts):
+            spans = sentence_spans(text)
+            if len(spans) > 1:
+                if len(spans) > max_windows:
+                    spans = spans[: max_windows - 1] + spans[-1:]
+                pieces.extend((index, start, end) for start, end in spans)
+        out: list[list[Window]] = [[] for _ in texts]
+        if not pieces:
+            return out
+        encodings = self._tokenizer.encode_batch([texts[i][s:e] for i, s, e in pieces])
+        for (index, start, _), encoding in zip(pieces, encodings, strict=True):
+            ids = encoding.ids
+            if len(ids) > max_tokens:  # keep the special tokens at both ends
+                ids = ids[: max_tokens - 1] + ids[-1:]
+            offsets = [o for o in encoding.offsets if o != (0, 0)]
+            end = offsets[min(len(offsets), max_tokens - 2) - 1][1] if offsets else 0
+            out[index].append(Window(ids, start, start + end))
+        return out
+
     def lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
 
@@ -63,3 +140,10 @@ class TextTokenizer:
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """First window of each text only (what the training pipeline embeds)."""
         return self.pad([e.ids for e in self._tokenizer.encode_batch(list(texts))])
+
+
+def _window(encoding: object, text_length: int) -> Window:
+    offsets = [o for o in encoding.offsets if o != (0, 0)]  # type: ignore[attr-defined]
+    if not offsets:
+        return Window(list(encoding.ids), 0, text_length)  # type: ignore[attr-defined]
+    return Window(list(encoding.ids), offsets[0][0], offsets[-1][1])  # type: ignore[attr-defined]

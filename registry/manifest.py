@@ -78,6 +78,14 @@ class ModelEntry:
         """``task/name@version`` plus the variant, as verdicts name the model that scored."""
         return f"{self.id}@{self.version}:{variant}"
 
+    def content_hash(self, variant: str) -> str:
+        """One sha256 over a variant's files (names and contents): a model rebuilt under the same
+        version gets a new hash, so results cached for the old files are never served for it."""
+        digest = hashlib.sha256()
+        for item in sorted(self.variants.get(variant, ()), key=lambda f: f.path):
+            digest.update(f"{item.path}\0{item.sha256}\0".encode())
+        return digest.hexdigest()
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["schema"] = MANIFEST_SCHEMA

@@ -105,6 +105,13 @@ class ModelSettings:
     max_batch_size: int = 32
     window_overlap_tokens: int = 32
     max_windows: int = 64  # a longer text is scored on its first and last windows only
+    # Which texts are also scored sentence by sentence (one planted instruction stands out on its
+    # own, not inside a 256-token window): off | responses | all.
+    sentence_windows: str = "responses"
+    sentence_window_tokens: int = 64
+    # Texts of at most this many words (everyday turns: "ok", "continue") are flagged only with
+    # pattern evidence or a model score of at least the scanner's short_text_threshold.
+    short_text_words: int = 5
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0
     cache_size_mb: int = 512
@@ -125,6 +132,7 @@ class InputSettings:
 
 
 MODES = ("heuristic", "ml", "hybrid", "ensemble")
+SENTENCE_WINDOWS = ("off", "responses", "all")
 FALLBACKS = ("heuristic", "none")
 DEFAULT_MODEL = "multi_task/starter-minilm"
 
@@ -141,6 +149,9 @@ class ScannerSettings:
 
     enabled: bool = True
     threshold: float = 0.5
+    # kind=response events (model answers, tool outputs, documents) are judged by this instead.
+    response_threshold: float = 0.5
+    short_text_threshold: float = 0.9
     action: str = "block"
     mode: str = "ml"
     model: str = DEFAULT_MODEL
@@ -377,6 +388,9 @@ def _validate(settings: Settings) -> Settings:
             f"scanners.{name}.variant must be fp32, fp16 or int8, got {scanner.variant!r}",
         )
         need("/" in scanner.model, f"scanners.{name}.model must look like task/name")
+        for key in ("response_threshold", "short_text_threshold"):
+            value = getattr(scanner, key)
+            need(0.0 <= value <= 1.0, f"scanners.{name}.{key} must be between 0 and 1, got {value}")
     models = settings.models
     need(models.intra_op_threads >= 0, "models.intra_op_threads must be >= 0")
     need(
@@ -386,6 +400,13 @@ def _validate(settings: Settings) -> Settings:
     need(models.max_batch_size >= 1, "models.max_batch_size must be at least 1")
     need(models.max_windows >= 2, "models.max_windows must be at least 2")
     need(models.window_overlap_tokens >= 0, "models.window_overlap_tokens must be >= 0")
+    need(
+        models.sentence_windows in SENTENCE_WINDOWS,
+        f"models.sentence_windows must be one of {', '.join(SENTENCE_WINDOWS)}, "
+        f"got {models.sentence_windows!r}",
+    )
+    need(models.sentence_window_tokens >= 8, "models.sentence_window_tokens must be at least 8")
+    need(models.short_text_words >= 0, "models.short_text_words must be >= 0 (0 = off)")
     need(models.cache_ttl_seconds > 0, "models.cache_ttl_seconds must be > 0")
     need(models.verify_interval_seconds > 0, "models.verify_interval_seconds must be > 0")
     need(models.retry_seconds > 0, "models.retry_seconds must be > 0")

@@ -88,7 +88,7 @@ class Pipeline:
         if not events:
             return []
         texts = [event.text for event in events]
-        per_scanner = self.scanners.scan(texts)
+        per_scanner = self.scanners.scan(texts, [event.kind for event in events])
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
         verdicts = []

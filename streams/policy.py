@@ -24,7 +24,8 @@ class Decision:
 
 
 def is_flagged(result: ScanResult, threshold: float) -> bool:
-    return result.risk >= threshold
+    """At or above the scanner's threshold, or the one the scanner set for this text."""
+    return result.risk >= (result.threshold if result.threshold is not None else threshold)
 
 
 def decide(results: Mapping[str, ScanResult], scanners: ScannersSettings) -> Decision:

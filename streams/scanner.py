@@ -30,12 +30,17 @@ class ScanResult:
     matched: tuple[str, ...] = ()
     categories: dict[str, float] | None = None
     windows: int | None = None
+    # The threshold this text was judged by, where it is not the scanner's own (a response, a
+    # short text), and why a text was flagged where a reader could not tell from the score.
+    threshold: float | None = None
+    reason: str | None = None
+    span: tuple[int, int] | None = None  # characters of the window that scored highest
 
     def to_dict(self, *, threshold: float, flagged: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "score": round(self.score, 4),
             "label": self.label,
-            "threshold": threshold,
+            "threshold": self.threshold if self.threshold is not None else threshold,
             "flagged": flagged,
             "method": self.method,
         }
@@ -49,6 +54,10 @@ class ScanResult:
             out["categories"] = {k: round(v, 4) for k, v in self.categories.items()}
         if self.windows is not None:
             out["windows"] = self.windows
+        if self.span is not None:
+            out["span"] = list(self.span)
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
 

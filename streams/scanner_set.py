@@ -60,6 +60,9 @@ class ModelGroup:
         self.names = names
         self.classifier = None
         self.ref = f"{model_id}:{variant}"
+        # Result-cache namespace: the model's files' content hash, so a model rebuilt or swapped
+        # under the same version never gets the old files' cached scores.
+        self.cache_namespace = self.ref
         self.error: str | None = None
         self.retry_at = 0.0
         self.resolved = None
@@ -88,6 +91,7 @@ class ModelGroup:
                 intra_op_threads=models.intra_op_threads,
                 overlap_tokens=models.window_overlap_tokens,
                 max_windows=models.max_windows,
+                sentence_window_tokens=models.sentence_window_tokens,
                 graph_optimization=models.graph_optimization,
             )
             classifier.session.preload()
@@ -98,6 +102,7 @@ class ModelGroup:
         self.resolved = resolved
         self.verified_at = time.monotonic()
         self.ref = resolved.ref
+        self.cache_namespace = f"{resolved.ref}#{resolved.entry.content_hash(self.variant)[:16]}"
         self.error = None
         log.info("model %s loaded for %s", self.ref, ", ".join(self.names))
         return True
@@ -181,6 +186,15 @@ class ModelScores:
     probabilities: dict[str, list[float]]
     windows: int
     cached: bool
+    spans: dict[str, list[int] | None]
+
+
+# What a blank text gets without any model or pattern: nothing in it can be risky.
+_BLANK = {
+    "prompt_injection": ("SAFE", None),
+    "toxicity": ("NON_TOXIC", None),
+    "sentiment": ("neutral", {"negative": 0.0, "neutral": 1.0, "positive": 0.0}),
+}
 
 
 class ScannerSet:
@@ -238,17 +252,83 @@ class ScannerSet:
 
     # ------------------------------------------------------------------------------- scanning
 
-    def scan(self, texts: Sequence[str]) -> dict[str, list[ScanResult]]:
+    def scan(
+        self, texts: Sequence[str], kinds: Sequence[str] | None = None
+    ) -> dict[str, list[ScanResult]]:
+        """Every enabled scanner's result per text; ``kinds`` (prompt / response) choose the
+        thresholds and whether documents are also read sentence by sentence."""
+        kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
+        filled = [i for i, text in enumerate(texts) if text.strip()]
+        if len(filled) < len(texts):  # blank texts are allowed as they are, without a model
+            inner = self.scan([texts[i] for i in filled], [kinds[i] for i in filled])
+            out = {name: [self._blank(name)] * len(texts) for name in self.names}
+            for name in self.names:
+                for position, i in enumerate(filled):
+                    out[name][i] = inner[name][position]
+            return out
         heuristic = _Lazy(lambda name: self._heuristic_results(name, texts))
         out: dict[str, list[ScanResult]] = {}
         for group in self.groups.values():
-            out.update(self._scan_group(group, texts, heuristic))
+            out.update(self._scan_group(group, texts, kinds, heuristic))
         for name in self.names:
             if name not in out:
                 out[name] = heuristic[name]
+            elif name in _BINARY:
+                out[name] = self._judge(name, texts, kinds, out[name], heuristic)
         return {name: out[name] for name in self.names}
+
+    def _blank(self, name: str) -> ScanResult:
+        label, scores = _BLANK[name]
+        return ScanResult(
+            score=1.0 if scores else 0.0,
+            label=label,
+            risk=0.0,
+            method="heuristic",
+            scores=scores,
+            reason="empty text",
+        )
+
+    def _judge(
+        self,
+        name: str,
+        texts: Sequence[str],
+        kinds: Sequence[str],
+        results: list[ScanResult],
+        heuristic: _Lazy,
+    ) -> list[ScanResult]:
+        """The threshold each text is judged by: responses have their own, and a short everyday
+        turn ("ok", "continue") needs pattern evidence or a very confident model to be flagged."""
+        options = self.settings.scanners.get(name)
+        short_words = self.settings.models.short_text_words
+        positive, negative = _BINARY[name]
+        judged = []
+        for i, result in enumerate(results):
+            threshold = options.response_threshold if kinds[i] == "response" else options.threshold
+            reason = None
+            words = len(texts[i].split())
+            if result.method in ("ml", "cache") and words <= short_words:
+                evidence = heuristic[name][i]
+                if evidence.matched and evidence.risk >= threshold:
+                    reason = f"short text; patterns: {', '.join(evidence.matched)}"
+                    result = replace(result, matched=evidence.matched)
+                else:
+                    threshold = max(threshold, options.short_text_threshold)
+                    reason = (
+                        f"short text ({words} words): model score {result.risk:.2f} >= "
+                        f"{threshold:.2f}"
+                    )
+            flagged = result.risk >= threshold
+            judged.append(
+                replace(
+                    result,
+                    label=positive if flagged else negative,
+                    threshold=threshold if threshold != options.threshold else None,
+                    reason=reason if flagged else None,
+                )
+            )
+        return judged
 
     def _heuristic_results(self, name: str, texts: Sequence[str]) -> list[ScanResult]:
         """The heuristic's results, from the result cache where it has them: on a repeated text
@@ -275,8 +355,12 @@ class ScannerSet:
             )
         return results  # type: ignore[return-value]
 
+    def _sentence_windows(self, kinds: Sequence[str]) -> list[bool]:
+        mode = self.settings.models.sentence_windows
+        return [mode == "all" or (mode == "responses" and kind == "response") for kind in kinds]
+
     def _scan_group(
-        self, group: ModelGroup, texts: Sequence[str], heuristic: _Lazy
+        self, group: ModelGroup, texts: Sequence[str], kinds: Sequence[str], heuristic: _Lazy
     ) -> dict[str, list[ScanResult]]:
         settle = self.settings.models.hybrid_settle_score
         need = np.zeros(len(texts), dtype=bool)
@@ -289,10 +373,13 @@ class ScannerSet:
             self.stats.prefilter_passed += int(mask.sum())
             need |= mask
         indices = [i for i in range(len(texts)) if need[i]]
+        sentences = self._sentence_windows(kinds)
         scores: dict[int, ModelScores] = {}
         if indices and group.ready():
             try:
-                scores = self._model_scores(group, [texts[i] for i in indices], indices)
+                scores = self._model_scores(
+                    group, [texts[i] for i in indices], [sentences[i] for i in indices], indices
+                )
             except Exception as exc:  # noqa: BLE001 - any runtime failure must degrade, not stop
                 log.exception("model %s failed on a batch of %d", group.ref, len(indices))
                 group.fail(exc)
@@ -320,22 +407,25 @@ class ScannerSet:
         return results
 
     def _model_scores(
-        self, group: ModelGroup, texts: list[str], indices: list[int]
+        self, group: ModelGroup, texts: list[str], sentences: list[bool], indices: list[int]
     ) -> dict[int, ModelScores]:
         from llm_shield.models.cache import text_key
 
-        keys = [text_key(group.ref, t) for t in texts]
+        namespaces = {False: group.cache_namespace, True: group.cache_namespace + "+sentences"}
+        keys = [text_key(namespaces[s], t) for t, s in zip(texts, sentences, strict=True)]
         unique = list(dict.fromkeys(keys))  # a text repeated in a batch is scored once
         cached = self.cache.get_many(unique) if self.cache is not None else [None] * len(unique)
         found: dict[str, ModelScores] = {}
         for key, value in zip(unique, cached, strict=True):
-            if value is not None:
-                found[key] = ModelScores(value["p"], value["w"], cached=True)
+            if value is not None and "s" in value:
+                found[key] = ModelScores(value["p"], value["w"], True, value["s"])
         missing = [key for key in unique if key not in found]
         if missing:
             assert group.classifier is not None
-            first_text = dict(zip(reversed(keys), reversed(texts), strict=True))
-            prediction = group.classifier.run([first_text[key] for key in missing])
+            first = {key: i for i, key in reversed(list(enumerate(keys)))}
+            prediction = group.classifier.run(
+                [texts[first[key]] for key in missing], [sentences[first[key]] for key in missing]
+            )
             self.stats.model_calls += 1
             self.stats.model_rows += len(missing)
             fresh = []
@@ -344,8 +434,13 @@ class ScannerSet:
                     task: [float(x) for x in values[row]]
                     for task, values in prediction.probabilities.items()
                 }
-                found[key] = ModelScores(probabilities, prediction.windows[row], cached=False)
-                fresh.append((key, {"p": probabilities, "w": prediction.windows[row]}))
+                spans = {
+                    task: list(values[row]) if values[row] is not None else None
+                    for task, values in prediction.spans.items()
+                }
+                windows = prediction.windows[row]
+                found[key] = ModelScores(probabilities, windows, False, spans)
+                fresh.append((key, {"p": probabilities, "w": windows, "s": spans}))
             if self.cache is not None:
                 self.cache.set_many(fresh)
         out: dict[int, ModelScores] = {}
@@ -378,6 +473,7 @@ class ScannerSet:
         risk = probabilities[labels.index(spec.positive_label)]
         negative = next(label for label in labels if label != spec.positive_label)
         threshold = self.settings.scanners.get(name).threshold
+        span = scores.spans.get(name)
         return ScanResult(
             score=risk,
             label=spec.positive_label if risk >= threshold else negative,
@@ -385,4 +481,8 @@ class ScannerSet:
             method=method,
             model=group.ref,
             windows=scores.windows,
+            span=(span[0], span[1]) if span else None,
         )
+
+
+_BINARY = {"prompt_injection": ("INJECTION", "SAFE"), "toxicity": ("TOXIC", "NON_TOXIC")}

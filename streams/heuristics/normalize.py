@@ -127,3 +127,66 @@ def mixed_script_words(text: str) -> int:
         if any(ch.lower() in "авеёкмнорстухіїјѕԁһӏԛԝαβεηικνορτυχ" for ch in word):
             count += 1
     return count
+
+
+# Words attackers misspell to slip past patterns ("ignroe all previus instrucitons"). A word of
+# five letters or more one edit away from one of them (a letter dropped, added, changed or two
+# swapped) is read as it: both sides' one-letter deletions are compared (symmetric delete), a
+# dictionary lookup per deletion, so the cost stays linear in the text.
+TRIGGER_VOCABULARY = (
+    "ignore",
+    "disregard",
+    "previous",
+    "instructions",
+    "instruction",
+    "system",
+    "prompt",
+    "forget",
+    "override",
+    "bypass",
+    "reveal",
+    "restrictions",
+    "guidelines",
+    "jailbreak",
+    "pretend",
+    "developer",
+    "unrestricted",
+    "unfiltered",
+    "directives",
+    "everything",
+    "earlier",
+    "preceding",
+    "confidential",
+    "password",
+)
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+_VOCABULARY = frozenset(TRIGGER_VOCABULARY)
+_BY_DELETION: dict[str, str] = {}
+for _word in TRIGGER_VOCABULARY:
+    for _key in (_word, *_deletions(_word)):
+        _BY_DELETION.setdefault(_key, _word)
+_WORD = re.compile(r"[a-z]{5,}")
+
+
+def respell(normalized: str) -> tuple[str, int]:
+    """Misspelled trigger words put right; returns the text and how many words changed."""
+    count = 0
+
+    def fix(match: re.Match[str]) -> str:
+        nonlocal count
+        word = match.group(0)
+        if word in _VOCABULARY or len(word) > 16:
+            return word
+        for key in (word, *_deletions(word)):
+            found = _BY_DELETION.get(key)
+            if found is not None and abs(len(found) - len(word)) <= 1:
+                count += 1
+                return found
+        return word
+
+    return _WORD.sub(fix, normalized), count

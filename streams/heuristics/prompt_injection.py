@@ -20,6 +20,7 @@ from llm_shield.streams.heuristics.normalize import (
     has_zero_width,
     mixed_script_words,
     normalize,
+    respell,
 )
 from llm_shield.streams.scanner import ScanResult
 
@@ -29,6 +30,7 @@ FAMILIES = (
     "context_reset",
     "prompt_extraction",
     "delimiter_injection",
+    "planted_instruction",
     "obfuscation",
 )
 
@@ -53,6 +55,13 @@ _INSTRUCTION_NOUN = (
 _PERSONA_BAD = (
     r"(?:unrestricted|unfiltered|uncensored|evil|malicious|rogue|amoral|unethical|jailbroken|"
     r"unbound|unlimited|lawless|immoral|dan|dude|stan|aim|devil|villain|hacker)"
+)
+_READER = r"(?:ai|a\.i\.|assistant|language model|llm|model|agent|chatbot|bot|copilot|chatgpt|gpt)"
+_ACTION = (
+    r"(?:send|forward|e-?mail|transfer|wire|delete|remove|reveal|disclose|ignore|disregard|post|"
+    r"click|visit|open|run|execute|call|add|grant|change|reset|reply|respond|tell|include|append|"
+    r"cancel|book|approve|unsubscribe|share|upload|download|export|mark|output|print|write|do not|"
+    r"don't|stop|summari[sz]e|say|recommend|insert|disable|enable)"
 )
 _SECRET_NOUN = (  # words that name secrets
     r"(?:system prompt|system message|prompt|pre-?prompt|instructions|initial instructions|"  # noqa: S105
@@ -153,7 +162,7 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p("role_play", 0.9, r"\bdo anything now\b"),
     _p("role_play", 0.45, r"\bpretend (?:to be|you are|you're|that you)\b"),
     _p("role_play", 0.35, r"\b(?:role-?play as|play the role of|act as an?)\b"),
-    _p("role_play", 0.55, r"\bstay in character\b|\bnever break character\b"),
+    _p("role_play", 0.45, r"\bstay in character\b|\bnever break character\b"),
     _p(
         "role_play",
         0.6,
@@ -170,7 +179,7 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "context_reset",
         0.88,
-        r"\bforget (?:about )?(?:everything|all(?: of)?(?: that| this| the)?|what)\W+"
+        r"\bforget (?:about )?(?:everything|all(?: of)?(?: that| this| the)?|what(?! i\b))\W+"
         r"(?:\w+\W+){0,3}?(?:above|before|previously|earlier|so far|said|told|instructed|"
         r"instructions|rules|prompt)\b",
     ),
@@ -198,7 +207,8 @@ PATTERNS: tuple[_Pattern, ...] = (
         0.85,
         rf"\b(?:show|reveal|print|repeat|tell|display|output|give|leak|dump|share|write out|"
         rf"spell out|disclose|expose|recite|list|paste|echo|what (?:is|are|were))\W+(?:me\W+)?"
-        rf"(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){{0,2}}?{_SECRET_NOUN}\b",
+        rf"(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){{0,2}}?{_SECRET_NOUN}\b"
+        r"(?!\s+(?:for|about|on|regarding|when|if|in)\b)",
     ),
     _p(
         "prompt_extraction",
@@ -211,8 +221,9 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "prompt_extraction",
         0.8,
-        r"\b(?:repeat|print|output|copy|recite|echo)\W+(?:\w+\W+){0,3}?(?:above|before this|"
-        r"preceding|verbatim)\b",
+        r"\b(?:repeat|print|output|copy|recite|echo)\W+(?:back\W+)?(?:everything|all|it|this|"
+        r"what|the (?:text|words|message|messages|instructions|prompt|conversation|lines))\W+"
+        r"(?:\w+\W+){0,2}?(?:above|before this|preceding|verbatim)\b",
     ),
     _p(
         "prompt_extraction",
@@ -249,11 +260,74 @@ PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "delimiter_injection",
-        0.65,
+        0.45,
         r"\bend of (?:the )?(?:user |system )?(?:input|prompt|instructions|context|document|"
         r"conversation)\b",
     ),
     _p("delimiter_injection", 0.35, r"^\W{0,4}(?:assistant|ai|bot)\s*:"),
+    # 6. instructions planted in a document for the model that reads it (tool output, e-mail,
+    # web page): the text addresses its machine reader and tells it to act.
+    _p(
+        "planted_instruction",
+        0.45,
+        rf"\b(?:note|message|notice|instructions?|attention|reminder|directive|warning)\s+"
+        rf"(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+)?(?:\w+\s+)?{_READER}s?\b"
+        rf"|\bif you are an?\s+(?:\w+\s+)?{_READER}\b"
+        rf"|\b{_READER}s?\s+(?:that (?:is|are)\s+)?(?:reading|processing|summari[sz]ing|parsing|"
+        rf"seeing)\s+(?:this|these)\b",
+    ),
+    _p(
+        "planted_instruction",
+        0.85,
+        rf"(?:\b(?:note|message|notice|instructions?|attention|reminder|directive)\s+"
+        rf"(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+)?(?:\w+\s+)?{_READER}s?"
+        rf"|\bif you are an?\s+(?:\w+\s+)?{_READER}(?:\s+reading this)?"
+        rf"|^\W{{0,4}}(?:dear\s+|hey\s+|hi\s+)?{_READER}s?(?:\s+\w+){{0,2}}\s*[:,]"
+        rf"|\b{_READER}s?\s+(?:that (?:is|are)\s+)?(?:reading|processing|summari[sz]ing|"
+        rf"parsing)\s+(?:this|these)\s+\w+)"
+        rf"\W+(?:\w+\W+){{0,6}}?(?:you\s+(?:must|should|need to|have to|are to)\s+)?{_ACTION}\b",
+    ),
+    _p(
+        "planted_instruction",
+        0.85,
+        r"\bthis is an important message from\b"
+        r"|\bbefore you (?:can )?(?:solve|do|complete|answer|continue with) the task\b",
+    ),
+    # Secrecy towards the user is a tell in a planted instruction, and ordinary in software
+    # documentation ("saves the file without asking the user"): supporting evidence only.
+    _p(
+        "planted_instruction",
+        0.45,
+        r"\b(?:do not|don't|never) (?:tell|inform|alert|mention (?:this|it) to|notify) the user\b"
+        r"|\bwithout (?:telling|informing|asking|notifying|alerting) the user\b",
+    ),
+    # Spanish, German and French: override, extraction and unrestricted-mode requests.
+    _p(
+        "instruction_override",
+        0.9,
+        r"\b(?:ignora|ignore[sz]?|olvida|oublie[sz]?|ignoriere|vergiss|missachte|descarta|"
+        r"desconsidera|omite)\W+(?:\w+\W+){0,3}?(?:instrucciones|indicaciones|reglas|normas|"
+        r"directrices|instructions|consignes|règles|directives|anweisungen|regeln|vorgaben|"
+        r"richtlinien)\b",
+    ),
+    _p(
+        "prompt_extraction",
+        0.85,
+        r"\b(?:muestra|muéstrame|revela|repite|dime|enséñame|affiche|montre|révèle|répète|"
+        r"donne-moi|zeige|zeig|verrate|wiederhole|nenne)\W+(?:\w+\W+){0,3}?(?:prompt|system-?prompt|"
+        r"instrucciones (?:ocultas|secretas|del sistema)|mensaje del sistema|instructions cachées|"
+        r"message système|systemnachricht|systemprompt|versteckten anweisungen|"
+        r"geheimen (?:regeln|anweisungen)|règles secrètes|reglas secretas)\b",
+    ),
+    _p(
+        "role_play",
+        0.75,
+        r"\b(?:modo (?:desarrollador|dios|sin restricciones)|entwicklermodus|"
+        r"mode (?:développeur|sans restriction)|sin (?:ninguna )?(?:restricci[oó]n|restricciones|"
+        r"filtros?|censura)|ohne (?:jede |jegliche )?(?:einschränkungen?|filter|zensur)|"
+        r"sans (?:aucune )?(?:restrictions?|filtres?|censure)|non censuré|unzensiert|"
+        r"sin censura)\b",
+    ),
 )
 
 _TRIGGER_WORDS = re.compile(
@@ -267,6 +341,12 @@ _DECODE_REQUEST = re.compile(
 )
 
 
+# "How do I enable developer mode on my phone?" asks about a device's feature: a how-to question
+# whose only evidence is a named mode stays below the threshold.
+_HOW_TO = re.compile(r"^\W*(?:how|where|what|why|can|is|does)\b[^.!?]{0,120}\?\W*$")
+_MODE_ONLY = re.compile(r"\bmode\b")
+
+
 def _family_scores(text: str) -> dict[str, float]:
     scores: dict[str, float] = {}
     for pattern in PATTERNS:
@@ -274,6 +354,8 @@ def _family_scores(text: str) -> dict[str, float]:
             continue
         if pattern.regex.search(text):
             scores[pattern.family] = pattern.weight
+    if set(scores) == {"role_play"} and _HOW_TO.match(text) and _MODE_ONLY.search(text):
+        scores["role_play"] = min(scores["role_play"], 0.45)
     return scores
 
 
@@ -318,6 +400,7 @@ class HeuristicPromptInjection:
         deleeted, leet_words = deleet(despaced)
         if leet_words:
             hidden_views.append(deleeted)
+        respelled, typos = respell(deleeted)
         for payload in _decoded_base64(text):
             hidden_views.append(normalize(payload))
             obfuscation = max(obfuscation, 0.45)
@@ -337,6 +420,9 @@ class HeuristicPromptInjection:
             elif not visible_triggers and _TRIGGER_WORDS.search(view):
                 obfuscation = max(obfuscation, 0.45)
             scores.update(new_families)
+        if typos:  # a misspelled attack counts as the attack, not as obfuscation
+            for family, value in _family_scores(respelled).items():
+                scores[family] = max(scores.get(family, 0.0), value)
         if obfuscation:
             scores["obfuscation"] = max(scores.get("obfuscation", 0.0), obfuscation)
 

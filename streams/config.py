@@ -102,6 +102,9 @@ class ModelSettings:
 
     intra_op_threads: int = 0  # 0 = onnxruntime's choice (all cores)
     graph_optimization: str = "all"  # disable | basic | extended | all
+    # Let onnxruntime's threads spin between runs: a little faster back to back, but at low load
+    # the spinning is most of the worker's CPU. Off unless the worker has cores to spare.
+    spin_wait: bool = False
     max_batch_size: int = 32
     window_overlap_tokens: int = 32
     max_windows: int = 64  # a longer text is scored on its first and last windows only

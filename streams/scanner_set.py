@@ -93,6 +93,7 @@ class ModelGroup:
                 max_windows=models.max_windows,
                 sentence_window_tokens=models.sentence_window_tokens,
                 graph_optimization=models.graph_optimization,
+                spin_wait=models.spin_wait,
             )
             classifier.session.preload()
         except (ShieldError, OSError, RuntimeError, ValueError) as exc:

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,9 +181,16 @@ def replay_rate(settings: Any, events: Sequence[dict]) -> float:
 
 
 class _Worker:
-    def __init__(self, env: dict[str, str]) -> None:
+    """An ``llm-shield`` command in its own process (the worker, or the HTTP gateway), ready
+    once its stderr says so."""
+
+    def __init__(
+        self, env: dict[str, str], command: str = "worker", ready_text: str = "ready in"
+    ) -> None:
+        self.command = command
+        self.ready_text = ready_text
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llm_shield.ops.cli", "worker"],
+            [sys.executable, "-m", "llm_shield.ops.cli", command],
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -197,13 +204,15 @@ class _Worker:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.lines.append(line)
-            if "ready in" in line:
+            if self.ready_text in line:
                 self.ready.set()
 
     def wait(self, seconds: float = 120) -> None:
         if not self.ready.wait(seconds):
             self.stop()
-            raise BenchError("bench worker did not start: " + "".join(self.lines[-5:]).strip())
+            raise BenchError(
+                f"bench {self.command} did not start: " + "".join(self.lines[-5:]).strip()
+            )
 
     def rss_mb(self) -> float:
         try:
@@ -321,6 +330,135 @@ async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list
                         latencies.append((now - sent.pop(event_id)) * 1000)
         await task
         return latencies
+
+
+async def _paced(
+    count: int, rate: float, check: Callable[[int], Awaitable[None]]
+) -> tuple[list[float], float]:
+    """Start ``count`` checks at ``rate`` per second without waiting for each other; returns
+    each check's latency (ms) and the seconds the whole run took."""
+    latencies: list[float] = []
+
+    async def one(index: int) -> None:
+        started = time.perf_counter()
+        await check(index)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    tasks = []
+    began = time.perf_counter()
+    for index in range(count):
+        delay = began + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(index)))
+    await asyncio.gather(*tasks)
+    return latencies, time.perf_counter() - began
+
+
+def _latency_summary(latencies: Sequence[float], rate: float) -> dict[str, float]:
+    return {
+        "checks_per_s": round(rate, 1),
+        "p50": _percentile(latencies, 0.50),
+        "p95": _percentile(latencies, 0.95),
+        "p99": _percentile(latencies, 0.99),
+    }
+
+
+async def inline_checks(
+    settings: Any,
+    env: dict[str, str],
+    home: Path,
+    events: Sequence[dict],
+    *,
+    quick: bool,
+    variant: str,
+    threads: int,
+) -> dict[str, Any]:
+    """Checks through the broker with the Python client and through the HTTP gateway (its own
+    process, as it would run): the highest rate (many checks in flight), latency at 20 checks/s
+    and at half the highest rate. Against them, the same texts scanned one at a time in process,
+    as request-path guardrails do: by our pipeline (one encoder pass for all scanners) and by
+    each scanner's own model one after another (how llm-guard's scanners run)."""
+    import aiohttp
+
+    from llm_shield.streams.broker import free_port
+    from llm_shield.streams.client import ShieldClient
+    from llm_shield.streams.events import Event
+    from llm_shield.streams.pipeline import Pipeline
+
+    texts = [e["text"] for e in events]
+    burst = texts[: 300 if quick else 1500]
+    step = max(1, len(burst) // (40 if quick else 200))
+    sample = burst[::step]  # the burst's own length mix
+    report: dict[str, Any] = {}
+    pipeline = Pipeline(settings)
+    pipeline.scan_events([Event(id="warm", text="warm up")])
+    started = time.perf_counter()
+    for index, text in enumerate(sample):
+        pipeline.scan_events([Event(id=f"one-{index}", text=text)])
+    report["one_at_a_time_scan_per_s"] = _rate(len(sample), time.perf_counter() - started)
+    report["one_at_a_time_scanner_models_per_s"] = one_at_a_time(home, sample, variant, threads)
+    del pipeline
+
+    async with ShieldClient(settings, timeout_seconds=120) as shield:
+        await shield.check("warm up")
+        started = time.perf_counter()
+        # a suffix keeps the texts apart from the ones the worker saw before (no cache hits)
+        await asyncio.gather(*(shield.check(f"{text} ") for text in burst))
+        highest = _rate(len(burst), time.perf_counter() - started)
+        report["highest_checks_per_s"] = highest
+
+        def through_client(pool: Sequence[str]) -> Callable[[int], Awaitable[None]]:
+            async def check(index: int) -> None:
+                await shield.check(pool[index % len(pool)])
+
+            return check
+
+        low = LOW_LOAD_EVENTS_PER_S
+        half = max(1.0, highest / 2)
+        low_count = 40 if quick else 200
+        half_count = int(min(half * (5 if quick else 15), 4000))
+        lat, _ = await _paced(low_count, low, through_client([f"{t}  " for t in texts]))
+        report["client_low_load_ms"] = _latency_summary(lat, low)
+        lat, _ = await _paced(half_count, half, through_client([f"{t}   " for t in texts]))
+        report["client_half_load_ms"] = _latency_summary(lat, half)
+        timeouts = shield.stats.timeouts
+
+    port = free_port()
+    gateway = _Worker(
+        {**env, "LLM_SHIELD_SERVE_PORT": str(port), "LLM_SHIELD_METRICS_PORT": "0"},
+        "serve",
+        ready_text="llm-shield serve: http",
+    )
+    try:
+        gateway.wait(60)
+        url = f"http://127.0.0.1:{port}/v1/check"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+            def through_http(pool: Sequence[str]) -> Callable[[int], Awaitable[None]]:
+                async def check(index: int) -> None:
+                    async with http.post(url, json={"text": pool[index % len(pool)]}) as reply:
+                        if reply.status != 200:
+                            raise BenchError(f"HTTP check answered {reply.status}")
+                        await reply.read()
+
+                return check
+
+            await through_http(["warm up"])(0)
+            lat, _ = await _paced(low_count, low, through_http([f"{t}    " for t in texts]))
+            report["http_low_load_ms"] = _latency_summary(lat, low)
+            lat, _ = await _paced(half_count, half, through_http([f"{t}     " for t in texts]))
+            report["http_half_load_ms"] = _latency_summary(lat, half)
+    finally:
+        gateway.stop()
+    report["timeouts"] = timeouts
+    one = report["one_at_a_time_scan_per_s"]
+    report["highest_vs_one_at_a_time"] = round(highest / one, 2) if one else 0.0
+    models = report["one_at_a_time_scanner_models_per_s"]
+    report["highest_vs_scanner_models_one_at_a_time"] = (
+        round(highest / models, 2) if models else 0.0
+    )
+    return report
 
 
 def _fixed_window_low_load(
@@ -493,6 +631,18 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                     "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
                 }
                 report["rss_mb"] = worker.rss_mb()
+                _say("inline checks: client and HTTP, low load and half of the highest rate")
+                report["inline"] = asyncio.run(
+                    inline_checks(
+                        cold_settings,
+                        cold_env,
+                        home,
+                        unique_events,
+                        quick=quick,
+                        variant=variant,
+                        threads=threads,
+                    )
+                )
             finally:
                 worker.stop()
 

@@ -18,8 +18,14 @@ from typing import Any
 import faust
 
 from llm_shield.streams.config import Settings
-from llm_shield.streams.events import DeadLetter, RawRecord
+from llm_shield.streams.events import (
+    CORRELATION_HEADER,
+    REPLY_TO_HEADER,
+    DeadLetter,
+    RawRecord,
+)
 from llm_shield.streams.pipeline import Outcome, Pipeline
+from llm_shield.streams.replies import ReplyRouter, ReplySender, header
 from llm_shield.streams.security import faust_credentials
 
 log = logging.getLogger(__name__)
@@ -27,12 +33,58 @@ log = logging.getLogger(__name__)
 OutcomeSink = Callable[[Sequence[Outcome]], None]
 
 
-def set_fetch_max_wait(milliseconds: int) -> None:
-    """Make faust's worker consumer use our fetch wait instead of its hard-coded 1,500 ms.
+class FetchPacer:
+    """The worker consumer's fetch wait: short while events arrive, long when the worker is idle.
 
-    faust-streaming has no setting for it; we wrap the one method that builds the aiokafka
-    consumer (once per process) and set the value aiokafka reads when the consumer starts.
+    A broker that answers a fetch only when its wait ends (Tansu does) holds an event that lands
+    just after a fetch went out until that wait is over: with 100 ms, an inline check on a quiet
+    worker waits up to 100 ms before it is even read. A short wait all the time costs CPU on an
+    idle worker (a fetch every few ms), so the wait is short only while events keep coming and
+    for ``active_after_seconds`` after the last one. aiokafka reads the wait when it builds each
+    fetch request, so a change takes effect from the next fetch.
     """
+
+    def __init__(self, idle_ms: int, active_ms: int, active_after_seconds: float) -> None:
+        self.idle_ms = idle_ms
+        self.active_ms = active_ms
+        self.active_after = active_after_seconds
+        self.active = False
+        self.switches = 0
+        self._last_event = 0.0
+        self._consumers: list[Any] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.active_ms < self.idle_ms
+
+    def adopt(self, consumer: Any) -> None:
+        """Called with faust's aiokafka consumer before it starts (it copies the wait then)."""
+        consumer._fetch_max_wait_ms = self.active_ms if self.active else self.idle_ms
+        self._consumers.append(consumer)
+
+    def _set(self, milliseconds: int) -> None:
+        for consumer in self._consumers:
+            consumer._fetch_max_wait_ms = milliseconds
+            fetcher = getattr(consumer, "_fetcher", None)
+            if fetcher is not None:
+                fetcher._fetch_max_wait_ms = milliseconds
+
+    def saw_events(self) -> None:
+        self._last_event = time.monotonic()
+        if self.enabled and not self.active:
+            self.active = True
+            self.switches += 1
+            self._set(self.active_ms)
+
+    def tick(self) -> None:
+        if self.active and time.monotonic() - self._last_event > self.active_after:
+            self.active = False
+            self._set(self.idle_ms)
+
+
+def pace_fetches(pacer: FetchPacer) -> None:
+    """Hand faust's worker consumer to ``pacer`` (faust-streaming has no fetch-wait setting and
+    hard-codes 1,500 ms): we wrap the one method that builds the aiokafka consumer."""
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     thread = faust_aiokafka.AIOKafkaConsumerThread
@@ -43,7 +95,7 @@ def set_fetch_max_wait(milliseconds: int) -> None:
 
     def create(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = milliseconds
+        pacer.adopt(consumer)
         return consumer
 
     thread._create_worker_consumer = create  # type: ignore[method-assign]
@@ -60,9 +112,14 @@ def create_app(
     on_outcomes: OutcomeSink | None = None,
     on_ready: Callable[[], Any] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
+    on_reply_refused: Callable[[str], None] | None = None,
 ) -> faust.App:
     """Build the worker app; nothing connects until a ``faust.Worker`` starts it."""
-    set_fetch_max_wait(settings.kafka.fetch_max_wait_ms)
+    kafka = settings.kafka
+    pacer = FetchPacer(
+        kafka.fetch_max_wait_ms, kafka.active_fetch_max_wait_ms, kafka.active_after_seconds
+    )
+    pace_fetches(pacer)
     app = faust.App(
         settings.group_id,
         broker=faust_broker_urls(settings.broker),
@@ -96,31 +153,45 @@ def create_app(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-shield-pipeline")
     batch = settings.batching
 
-    async def publish(outcomes: Sequence[Outcome]) -> None:
+    replies = ReplyRouter(settings.inline.reply_prefix, on_reply_refused)
+    answer = ReplySender(settings)
+
+    async def publish(records: Sequence[RawRecord], outcomes: Sequence[Outcome]) -> None:
         """Hand every output to the producer, then wait for all the broker's acks.
 
         The transport producer is used directly: faust's ``Topic.send`` wraps each record in
         futures and callbacks we do not need (they cost more per verdict than building it).
+        A reply to an inline client goes out beside the verdict on the reply sender, which
+        never holds the batch back (a client that is gone just misses its reply).
         """
         send = app.producer.send
         pending = []
-        for outcome in outcomes:
-            if isinstance(outcome, DeadLetter):
-                pending.append(
-                    await send(topics.deadletter, None, outcome.to_json(), None, None, None)
-                )
-                continue
+        for record, outcome in zip(records, outcomes, strict=True):
+            reply_to = replies.topic_for(record)
             body = outcome.to_json()
+            if isinstance(outcome, DeadLetter):
+                pending.append(await send(topics.deadletter, None, body, None, None, None))
+                answer_id = outcome.id or record.correlation_id
+                if reply_to is not None and answer_id:
+                    answer.send(reply_to, answer_id.encode(), body)
+                continue
             key = outcome.id.encode()
             pending.append(await send(topics.verdicts, key, body, None, None, None))
             if outcome.is_alert:
                 pending.append(await send(topics.alerts, key, body, None, None, None))
+            if reply_to is not None:
+                answer.send(reply_to, key, body)
         await asyncio.gather(*pending)
 
-    async def deliver(stream: faust.StreamT, events: list, outcomes: Sequence[Outcome]) -> None:
+    async def deliver(
+        stream: faust.StreamT,
+        events: list,
+        records: Sequence[RawRecord],
+        outcomes: Sequence[Outcome],
+    ) -> None:
         """Publish a batch's outputs, then ack its inputs: an offset is only committable once
         every verdict of its batch is acknowledged by the broker."""
-        await publish(outcomes)
+        await publish(records, outcomes)
         for event in events:
             await stream.ack(event)
         if on_outcomes is not None:
@@ -134,6 +205,8 @@ def create_app(
                 default_kind=default_kind,
                 partition=event.message.partition,
                 offset=event.message.offset,
+                reply_to=header(event.message.headers, REPLY_TO_HEADER),
+                correlation_id=header(event.message.headers, CORRELATION_HEADER),
             )
             for event in events
         ]
@@ -190,6 +263,7 @@ def create_app(
         try:
             async with contextlib.aclosing(batches(stream)) as source:
                 async for events in source:
+                    pacer.saw_events()
                     records = to_records(events, default_kind)
                     started = time.perf_counter()
                     scanning = loop.run_in_executor(executor, pipeline.process, records)
@@ -202,14 +276,14 @@ def create_app(
                         if in_flight is not None:
                             await in_flight
                         in_flight = None
-                        await deliver(stream, events, outcomes)
+                        await deliver(stream, events, records, outcomes)
                         raise
                     if on_batch is not None:
                         on_batch(len(records), time.perf_counter() - started)
                     # One batch is delivered while the next one is scanned; acks stay in order.
                     if in_flight is not None:
                         await in_flight
-                    in_flight = asyncio.ensure_future(deliver(stream, events, outcomes))
+                    in_flight = asyncio.ensure_future(deliver(stream, events, records, outcomes))
         finally:
             if in_flight is not None:
                 await in_flight
@@ -221,6 +295,14 @@ def create_app(
     @app.agent(responses, name="scan-responses")
     async def scan_responses(stream: faust.StreamT) -> None:
         await handle(stream, "response")
+
+    if pacer.enabled:
+
+        @app.timer(min(1.0, kafka.active_after_seconds / 4), name="llm-shield-fetch-pacer")
+        async def _pace() -> None:
+            pacer.tick()
+
+    app._llm_shield_pacer = pacer  # for tests and the worker's status line
 
     if on_ready is not None:
         ready_once = {"done": False}
@@ -236,5 +318,9 @@ def create_app(
     @app.on_before_shutdown.connect
     def _stop_executor(sender: Any, **kwargs: Any) -> None:
         executor.shutdown(wait=True)
+
+    @app.on_before_shutdown.connect  # the consumer has stopped: flush the last replies
+    async def _stop_replies(sender: Any, **kwargs: Any) -> None:
+        await answer.close()
 
     return app

@@ -23,7 +23,7 @@ from llm_shield.streams.errors import ConfigError
 ENV_PREFIX = "LLM_SHIELD_"
 # Settings that may come only from the environment (or a file a setting names), never from a TOML
 # file or a flag that ends up in shell history, and that are never printed.
-SECRET_SETTINGS = frozenset({"kafka.sasl_password"})
+SECRET_SETTINGS = frozenset({"kafka.sasl_password", "serve.token"})
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 ACTIONS = ("block", "flag", "ignore")
@@ -54,6 +54,12 @@ class KafkaSettings:
     # How long a fetch may wait for data. faust hard-codes 1.5 s; a broker that answers only when
     # the wait ends (Tansu does) then adds up to that much latency to every quiet-time event.
     fetch_max_wait_ms: int = 100
+    # While events arrive (and for active_after_seconds after the last one) the worker fetches
+    # with this shorter wait instead: an inline check on a quiet worker is not held up to 100 ms
+    # by the fetch in flight, and an idle worker goes back to the long wait (less CPU).
+    # Set it equal to fetch_max_wait_ms to turn pacing off.
+    active_fetch_max_wait_ms: int = 5
+    active_after_seconds: float = 10.0
     # How often acknowledged offsets are committed: after a crash, at most about this much work
     # is scanned again (faust's default is 2.8 s).
     commit_interval_seconds: float = 1.0
@@ -136,6 +142,34 @@ class InputSettings:
     redact: bool = True
 
 
+@dataclass(frozen=True)
+class InlineSettings:
+    """Request-reply checks (``ShieldClient``, ``llm-shield check``, ``serve``): the worker
+    writes a verdict to the reply topic an event names, but only under ``reply_prefix``."""
+
+    reply_prefix: str = "llm-shield.replies."
+    timeout_seconds: float = 5.0
+    on_timeout: str = "raise"  # raise | allow (fail open) | block (fail closed)
+    # The client's fetch wait on its reply topic; it fetches only while checks are pending.
+    fetch_max_wait_ms: int = 5
+    # Reply topics whose newest record is older than this (clients heartbeat every quarter of
+    # it) belong to crashed clients: the worker deletes them.
+    stale_reply_topic_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The HTTP gateway (``llm-shield serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Requests being answered at once; more get 503 with Retry-After, never an unbounded queue.
+    max_concurrency: int = 256
+    # Secret: only from LLM_SHIELD_SERVE_TOKEN or the file named here; "" = no token needed.
+    token: str = field(default="", repr=False)
+    token_file: str = ""
+
+
 MODES = ("heuristic", "ml", "hybrid", "ensemble")
 SENTENCE_WINDOWS = ("off", "responses", "all")
 FALLBACKS = ("heuristic", "none")
@@ -208,6 +242,8 @@ class Settings:
     input: InputSettings = field(default_factory=InputSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     scanners: ScannersSettings = field(default_factory=ScannersSettings)
+    inline: InlineSettings = field(default_factory=InlineSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @property
     def input_topics(self) -> tuple[str, str]:
@@ -336,6 +372,11 @@ def _validate(settings: Settings) -> Settings:
     need(settings.kafka.partitions >= 1, "kafka.partitions must be at least 1")
     need(settings.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1")
     need(settings.kafka.fetch_max_wait_ms >= 1, "kafka.fetch_max_wait_ms must be at least 1")
+    need(
+        1 <= settings.kafka.active_fetch_max_wait_ms <= settings.kafka.fetch_max_wait_ms,
+        "kafka.active_fetch_max_wait_ms must be between 1 and kafka.fetch_max_wait_ms",
+    )
+    need(settings.kafka.active_after_seconds > 0, "kafka.active_after_seconds must be > 0")
     kafka = settings.kafka
     need(kafka.shutdown_grace_seconds > 0, "kafka.shutdown_grace_seconds must be > 0")
     need(kafka.commit_interval_seconds > 0, "kafka.commit_interval_seconds must be > 0")
@@ -426,6 +467,20 @@ def _validate(settings: Settings) -> Settings:
         0.0 < models.hybrid_settle_score <= 1.0,
         "models.hybrid_settle_score must be in (0, 1]",
     )
+    inline = settings.inline
+    need(
+        bool(inline.reply_prefix.strip()) and inline.reply_prefix not in topics.values(),
+        "inline.reply_prefix must be a non-empty prefix that is not one of the topics",
+    )
+    need(inline.timeout_seconds > 0, "inline.timeout_seconds must be > 0")
+    need(
+        inline.on_timeout in ("raise", "allow", "block"),
+        f"inline.on_timeout must be raise, allow or block, got {inline.on_timeout!r}",
+    )
+    need(inline.fetch_max_wait_ms >= 1, "inline.fetch_max_wait_ms must be at least 1")
+    need(inline.stale_reply_topic_seconds >= 60, "inline.stale_reply_topic_seconds must be >= 60")
+    need(0 < settings.serve.port < 65536, "serve.port must be a port number")
+    need(settings.serve.max_concurrency >= 1, "serve.max_concurrency must be at least 1")
     need(
         settings.log_level.lower() in ("debug", "info", "warning", "error"),
         f"log_level must be debug, info, warning or error, got {settings.log_level!r}",
@@ -470,29 +525,35 @@ def load_settings(
         _refuse_secret(name, "the command line")
         values[name] = _coerce(name, names[name], raw, "command line")
 
-    password_file = values.get("kafka.sasl_password_file")
-    if password_file and "kafka.sasl_password" not in values:
-        values["kafka.sasl_password"] = _read_secret_file(Path(password_file).expanduser())
+    for secret, file_setting in SECRET_FILES.items():
+        secret_file = values.get(file_setting)
+        if secret_file and secret not in values:
+            values[secret] = _read_secret_file(file_setting, Path(secret_file).expanduser())
     return _validate(_merge(Settings, Settings(), values, ""))
+
+
+# Each secret may also be read from a file that another setting names.
+SECRET_FILES = {
+    "kafka.sasl_password": "kafka.sasl_password_file",
+    "serve.token": "serve.token_file",
+}
 
 
 def _refuse_secret(name: str, source: str) -> None:
     if name in SECRET_SETTINGS:
         raise ConfigError(
             f"{name} may not come from {source}: set {env_name(name)} in the environment "
-            "or name a file with kafka.sasl_password_file"
+            f"or name a file with {SECRET_FILES[name]}"
         )
 
 
-def _read_secret_file(path: Path) -> str:
+def _read_secret_file(setting: str, path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ConfigError(f"kafka.sasl_password_file: {path} does not exist") from None
+        raise ConfigError(f"{setting}: {path} does not exist") from None
     except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"kafka.sasl_password_file: cannot read {path} ({exc.__class__.__name__})"
-        ) from None
+        raise ConfigError(f"{setting}: cannot read {path} ({exc.__class__.__name__})") from None
 
 
 def shown_value(settings: Settings, dotted: str) -> Any:

@@ -19,6 +19,9 @@ DEADLETTER_SCHEMA = "llm-shield.deadletter/v1"
 # orjson serialises at most 254 levels; metadata is copied into the verdict, so cap it well below.
 MAX_METADATA_DEPTH = 32
 KINDS = ("prompt", "response")
+# Record headers of an inline check: the client's reply topic and the event id to answer.
+REPLY_TO_HEADER = "llm-shield-reply-to"
+CORRELATION_HEADER = "llm-shield-correlation-id"
 
 # Machine-readable dead-letter reasons; consumers may switch on these.
 REASONS = (
@@ -43,6 +46,10 @@ class RawRecord:
     default_kind: str = "prompt"
     partition: int | None = None
     offset: int | None = None
+    # The reply topic an inline client named in the record's headers (checked by the worker), and
+    # the event id it waits for (what a dead letter is answered by when the id was not parsed).
+    reply_to: str | None = None
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -253,6 +253,96 @@ async def watch_broker(
         on_reset(reason)
 
 
+async def delete_topics(
+    admin: AIOKafkaAdminClient, names: list[str], attempts: int = 3
+) -> dict[str, str]:
+    """Delete ``names``; returns the ones still not deleted with their broker error.
+
+    aiokafka's ``delete_topics`` hands back the broker's answer without looking at its per-topic
+    error codes, so a refused or failed deletion would pass silently: they are read here and the
+    failed names tried again (a topic already gone counts as deleted).
+    """
+    from aiokafka.errors import for_code
+
+    left = list(names)
+    failed: dict[str, str] = {}
+    for attempt in range(attempts):
+        response = await admin.delete_topics(left)
+        failed = {}
+        for topic, code in ((row[0], row[1]) for row in response.topic_error_codes):
+            if code not in (0, 3):  # 3: unknown topic (gone already)
+                failed[topic] = for_code(code).__name__
+        left = [name for name in left if name in failed]
+        if not left:
+            return {}
+        await asyncio.sleep(0.2 * (attempt + 1))
+    return failed
+
+
+def reply_topic_created(name: str, prefix: str) -> float | None:
+    """The creation time a client wrote into its reply topic's name (``<unix seconds>-<id>``)."""
+    stamp = name[len(prefix) :].split("-", 1)[0]
+    return float(stamp) if stamp.isdigit() else None
+
+
+async def remove_stale_reply_topics(settings: Settings, now: float | None = None) -> list[str]:
+    """Delete reply topics of clients that are gone: nothing written to them (a verdict or the
+    client's heartbeat) for ``inline.stale_reply_topic_seconds``. Returns the names deleted."""
+    prefix = settings.inline.reply_prefix
+    stale_after = settings.inline.stale_reply_topic_seconds
+    now = time.time() if now is None else now
+    admin = await start_client(lambda: _admin(settings, 10.0), settings, 10.0)
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker,
+        **aiokafka_options(settings),
+        client_id=f"{settings.kafka.client_id}-janitor",
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+    )
+    stale: list[str] = []
+    try:
+        names = [n for n in await admin.list_topics() if n.startswith(prefix)]
+        if not names:
+            return []
+        await reader.start()
+        for name in names:
+            newest = reply_topic_created(name, prefix)
+            tp = TopicPartition(name, 0)
+            reader.assign([tp])
+            end = (await reader.end_offsets([tp]))[tp]
+            if end > 0:
+                reader.seek(tp, end - 1)
+                batch = await reader.getmany(tp, timeout_ms=1000)
+                stamps = [r.timestamp / 1000.0 for r in batch.get(tp, []) if r.timestamp]
+                if stamps:
+                    newest = max(stamps + ([newest] if newest else []))
+            if newest is not None and now - newest > stale_after:
+                stale.append(name)
+        if stale:
+            failed = await delete_topics(admin, stale)
+            if failed:
+                log.warning("could not delete stale reply topics: %s", failed)
+            stale = [name for name in stale if name not in failed]
+            log.info("deleted %d stale reply topics: %s", len(stale), ", ".join(stale[:5]))
+    except KafkaError as exc:
+        log.warning("could not clean up reply topics: %s", exc)
+    finally:
+        await _close_quietly(reader)
+        await _close_quietly(admin)
+    return stale
+
+
+async def clean_reply_topics(settings: Settings, interval_seconds: float) -> None:
+    """Run ``remove_stale_reply_topics`` every ``interval_seconds`` for the worker's life."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await remove_stale_reply_topics(settings)
+        except (BrokerUnreachable, OSError) as exc:
+            log.debug("reply-topic cleanup skipped: %s", exc)
+
+
 @dataclass
 class PublishReport:
     published: int = 0

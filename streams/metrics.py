@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from llm_shield.streams.errors import ConfigError
 from llm_shield.streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,57 @@ class WorkerMetrics:
             registry=self.registry,
         )
 
+        self.replies_refused = Counter(
+            "llm_shield_replies_refused",
+            "Reply-to headers ignored because they named a topic outside the reply prefix",
+            registry=self.registry,
+        )
+
+    def reply_refused(self, topic: str) -> None:
+        self.replies_refused.inc()
+
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_latency.observe(seconds)
 
     def start(self, port: int, host: str) -> None:
-        start_http_server(port, addr=host, registry=self.registry)
-        log.warning("metrics on http://%s:%d/metrics", host, port)
+        serve_metrics(self.registry, port, host)
+
+
+class GatewayMetrics:
+    """The HTTP gateway's metrics; ``start()`` serves them on ``host:port``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "llm_shield_http_requests",
+            "HTTP requests answered, by path and status",
+            labelnames=["path", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "llm_shield_http_request_seconds",
+            "Time to answer an HTTP request (checks: until the verdict came back)",
+            labelnames=["path"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        known = path if path in ("/v1/check", "/v1/check/batch", "/healthz", "/readyz") else "other"
+        self.requests.labels(known, str(status)).inc()
+        self.latency.labels(known).observe(seconds)
+
+    def start(self, port: int, host: str) -> None:
+        serve_metrics(self.registry, port, host)
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str) -> None:
+    """The Prometheus endpoint; a port already taken is one clear error, not a traceback."""
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"metrics_port: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    log.warning("metrics on http://%s:%d/metrics", host, port)

@@ -21,7 +21,12 @@ import faust
 
 from llm_shield.streams.app import OutcomeSink, create_app
 from llm_shield.streams.config import Settings
-from llm_shield.streams.kafka import ensure_topics, publish_lines, watch_broker
+from llm_shield.streams.kafka import (
+    clean_reply_topics,
+    ensure_topics,
+    publish_lines,
+    watch_broker,
+)
 from llm_shield.streams.pipeline import Pipeline
 from llm_shield.streams.privacy import redact_logs
 
@@ -149,17 +154,29 @@ def run_worker(
                 watch_broker(settings, broker_reset, settings.kafka.watch_interval_seconds)
             )
             app._llm_shield_watcher = watcher  # keep a reference for the loop's lifetime
+        janitor = asyncio.ensure_future(
+            clean_reply_topics(settings, min(600.0, settings.inline.stale_reply_topic_seconds / 4))
+        )
+        app._llm_shield_janitor = janitor
         if publish_on_ready:
             await publish_lines(settings, publish_on_ready)
 
-    on_batch = None
+    on_batch = on_reply_refused = None
     if settings.metrics_port:
         from llm_shield.streams.metrics import WorkerMetrics
 
         metrics = WorkerMetrics(pipeline)
         metrics.start(settings.metrics_port, settings.metrics_host)
         on_batch = metrics.observe_batch
-    app = create_app(settings, pipeline, on_outcomes=on_outcomes, on_ready=ready, on_batch=on_batch)
+        on_reply_refused = metrics.reply_refused
+    app = create_app(
+        settings,
+        pipeline,
+        on_outcomes=on_outcomes,
+        on_ready=ready,
+        on_batch=on_batch,
+        on_reply_refused=on_reply_refused,
+    )
     worker = GracefulWorker(
         app,
         grace_seconds=settings.kafka.shutdown_grace_seconds,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from llm_shield.ops.cli import bench, models, offline, settings, topics, worker
+from llm_shield.ops.cli import bench, inline, models, offline, schema, settings, topics, worker
 from llm_shield.ops.cli.common import SETTINGS_HELP
 from llm_shield.registry.errors import ShieldError
 from llm_shield.streams import __version__
@@ -34,6 +34,9 @@ for _command in (
     topics.tail,
     offline.replay,
     offline.scan,
+    inline.check,
+    inline.serve,
+    schema.schema,
     settings.show_settings,
     models.models,
     bench.bench,

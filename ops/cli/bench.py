@@ -27,7 +27,8 @@ import orjson
     help="Also write the JSON report here.",
 )
 def bench(events_count: int, quick: bool, variant: str, output: Path | None) -> None:
-    """Benchmarks: bare model, one text at a time, replay, Kafka cold / cache hits / latency.
+    """Benchmarks: bare model, one text at a time, replay, Kafka cold / cache hits / latency,
+    inline checks through the client and HTTP.
 
     Prints one JSON report; progress goes to stderr. Needs the starter models (make models).
     """

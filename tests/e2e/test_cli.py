@@ -326,6 +326,20 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     assert set(report["batch"]) == {"mean_size", "p99_inference_ms"}
     assert set(report["ratios"]) == {"kafka_vs_raw", "kafka_vs_one_at_a_time"}
     assert report["low_load_latency_ms"]["adaptive"]["p50"] > 0
+    inline = report["inline"]
+    assert inline["highest_checks_per_s"] > 0 and inline["one_at_a_time_scan_per_s"] > 0
+    assert inline["one_at_a_time_scanner_models_per_s"] > 0
+    assert inline["highest_vs_one_at_a_time"] > 0
+    assert inline["highest_vs_scanner_models_one_at_a_time"] > 0
+    for key in (
+        "client_low_load_ms",
+        "client_half_load_ms",
+        "http_low_load_ms",
+        "http_half_load_ms",
+    ):
+        assert set(inline[key]) == {"checks_per_s", "p50", "p95", "p99"}, key
+        assert inline[key]["p50"] > 0, key
+    assert inline["timeouts"] == 0
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",
         "toxicity",

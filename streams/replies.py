@@ -90,7 +90,7 @@ class ReplySender:
         self.gone = 0
         self.failures = 0
         self._producer: AIOKafkaProducer | None = None
-        self._starting: asyncio.Lock | None = None
+        self._starting = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -101,8 +101,6 @@ class ReplySender:
     async def _ready(self) -> AIOKafkaProducer:
         if self._producer is not None:
             return self._producer
-        if self._starting is None:
-            self._starting = asyncio.Lock()
         async with self._starting:
             if self._producer is None:
                 settings = self.settings

@@ -7,8 +7,10 @@ All functions are linear in the text length.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
 _DROP_ZERO_WIDTH = dict.fromkeys(map(ord, _ZERO_WIDTH))
@@ -78,9 +80,34 @@ def normalize(text: str, *, collapse_whitespace: bool = True) -> str:
     ``collapse_whitespace=False`` keeps runs of spaces, which ``despace`` reads as word breaks in
     letter-spaced text ("i g n o r e   p r e v i o u s").
     """
-    text = unicodedata.normalize("NFKC", text).translate(_DROP_ZERO_WIDTH).casefold()
-    text = text.translate(_HOMOGLYPHS)
+    if text.isascii():  # NFKC, zero-width and homoglyph maps change no ASCII character
+        text = text.lower()  # casefold() of ASCII
+    else:
+        text = unicodedata.normalize("NFKC", text).translate(_DROP_ZERO_WIDTH).casefold()
+        text = text.translate(_HOMOGLYPHS)
     return _WHITESPACE.sub(" ", text).strip() if collapse_whitespace else text
+
+
+@dataclass(frozen=True)
+class Views:
+    """The normalised readings of one text that both pattern scanners match on."""
+
+    normalized: str  # normalize(text)
+    despaced: str  # letter-spaced words joined
+    spaced_words: int
+    deleeted: str  # the despaced text with leetspeak rewritten
+    leet_words: int
+
+
+@functools.lru_cache(maxsize=512)
+def views(text: str) -> Views:
+    """Computed once per text for both scanners: the pipeline runs injection and toxicity over
+    the same batch one after the other (512 entries cover the largest batch, 256)."""
+    kept = normalize(text, collapse_whitespace=False)
+    despaced, spaced_words = despace(kept)
+    deleeted, leet_words = deleet(despaced)
+    normalized = _WHITESPACE.sub(" ", kept).strip()
+    return Views(normalized, despaced, spaced_words, deleeted, leet_words)
 
 
 def has_zero_width(text: str) -> bool:
@@ -115,16 +142,20 @@ def despace(normalized: str) -> tuple[str, int]:
     return _WHITESPACE.sub(" ", _SPACED_LETTERS.sub(join, normalized)).strip(), count
 
 
+_LOOKALIKE_LETTERS = "авеёкмнорстухіїјѕԁһӏԛԝαβεηικνορτυχ"
+_LOOKALIKE = re.compile(f"[{_LOOKALIKE_LETTERS}]")
+
+
 def mixed_script_words(text: str) -> int:
     """How many words mix Latin letters with Cyrillic or Greek look-alikes (a homoglyph attack)."""
-    if text.isascii():
+    if text.isascii() or not _LOOKALIKE.search(text.lower()):
         return 0
     count = 0
     for word in re.findall(r"\w{3,}", text):
         has_latin = any("a" <= ch.lower() <= "z" for ch in word)
         if not has_latin:
             continue
-        if any(ch.lower() in "авеёкмнорстухіїјѕԁһӏԛԝαβεηικνορτυχ" for ch in word):
+        if any(ch.lower() in _LOOKALIKE_LETTERS for ch in word):
             count += 1
     return count
 
@@ -173,20 +204,44 @@ for _word in TRIGGER_VOCABULARY:
 _WORD = re.compile(r"[a-z]{5,}")
 
 
+def _correction(word: str) -> str | None:
+    if word in _VOCABULARY or len(word) > 16:
+        return None
+    for key in (word, *_deletions(word)):
+        found = _BY_DELETION.get(key)
+        if found is not None and abs(len(found) - len(word)) <= 1:
+            return found
+    return None
+
+
+# Word -> its correction (None: leave it). Everyday words repeat across texts, so each distinct
+# word's deletions are computed once; bounded, and simply emptied when full.
+_CORRECTIONS: dict[str, str | None] = {}
+_CORRECTIONS_MAX = 200_000
+
+
 def respell(normalized: str) -> tuple[str, int]:
     """Misspelled trigger words put right; returns the text and how many words changed."""
+    corrections = _CORRECTIONS
+    typos = False
+    for word in set(_WORD.findall(normalized)):
+        if word not in corrections:
+            if len(corrections) >= _CORRECTIONS_MAX:
+                corrections.clear()
+            corrections[word] = _correction(word)
+        if corrections[word] is not None:
+            typos = True
+    if not typos:  # the common case: nothing to rewrite
+        return normalized, 0
     count = 0
 
     def fix(match: re.Match[str]) -> str:
         nonlocal count
         word = match.group(0)
-        if word in _VOCABULARY or len(word) > 16:
+        found = corrections[word]
+        if found is None:
             return word
-        for key in (word, *_deletions(word)):
-            found = _BY_DELETION.get(key)
-            if found is not None and abs(len(found) - len(word)) <= 1:
-                count += 1
-                return found
-        return word
+        count += 1
+        return found
 
     return _WORD.sub(fix, normalized), count

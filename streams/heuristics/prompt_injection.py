@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_shield.streams.heuristics.evidence import noisy_or
+from llm_shield.streams.heuristics.matcher import PatternSet
 from llm_shield.streams.heuristics.normalize import (
-    deleet,
-    despace,
     has_zero_width,
     mixed_script_words,
     normalize,
     respell,
+    views,
 )
 from llm_shield.streams.scanner import ScanResult
 
@@ -347,9 +347,20 @@ _HOW_TO = re.compile(r"^\W*(?:how|where|what|why|can|is|does)\b[^.!?]{0,120}\?\W
 _MODE_ONLY = re.compile(r"\bmode\b")
 
 
-def _family_scores(text: str) -> dict[str, float]:
+_MATCHERS: dict[str, PatternSet] = {}
+
+
+def pattern_set(engine: str = "auto") -> PatternSet:
+    """All of ``PATTERNS`` in one matcher (built once per engine)."""
+    if engine not in _MATCHERS:
+        _MATCHERS[engine] = PatternSet([p.regex for p in PATTERNS], engine=engine)
+    return _MATCHERS[engine]
+
+
+def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
     scores: dict[str, float] = {}
-    for pattern in PATTERNS:
+    for index in matcher.candidates(text):  # in pattern order, as if every pattern were tried
+        pattern = PATTERNS[index]
         if pattern.weight <= scores.get(pattern.family, 0.0):
             continue
         if pattern.regex.search(text):
@@ -385,22 +396,24 @@ class HeuristicPromptInjection:
     positive_label = "INJECTION"
     negative_label = "SAFE"
 
-    def __init__(self, *, threshold: float = 0.5) -> None:
+    def __init__(self, *, threshold: float = 0.5, engine: str = "auto") -> None:
+        """``engine``: how the patterns are matched (see ``matcher.PatternSet``); the results
+        are the same whichever it is."""
         self.threshold = threshold
+        self.matcher = pattern_set(engine)
 
     def scan(self, text: str) -> ScanResult:
-        normalized = normalize(text)
-        scores = _family_scores(normalized)
+        seen = views(text)
+        normalized = seen.normalized
+        scores = _family_scores(normalized, self.matcher)
 
         obfuscation = 0.0
         hidden_views: list[str] = []
-        despaced, spaced_words = despace(normalize(text, collapse_whitespace=False))
-        if spaced_words:
-            hidden_views.append(despaced)
-        deleeted, leet_words = deleet(despaced)
-        if leet_words:
-            hidden_views.append(deleeted)
-        respelled, typos = respell(deleeted)
+        if seen.spaced_words:
+            hidden_views.append(seen.despaced)
+        if seen.leet_words:
+            hidden_views.append(seen.deleeted)
+        respelled, typos = respell(seen.deleeted)
         for payload in _decoded_base64(text):
             hidden_views.append(normalize(payload))
             obfuscation = max(obfuscation, 0.45)
@@ -412,7 +425,7 @@ class HeuristicPromptInjection:
             obfuscation = max(obfuscation, 0.4)
         visible_triggers = bool(_TRIGGER_WORDS.search(normalized))
         for view in hidden_views:
-            hidden = _family_scores(view)
+            hidden = _family_scores(view, self.matcher)
             new_families = {f: s for f, s in hidden.items() if s > scores.get(f, 0.0)}
             # Something only visible after de-obfuscation is itself a signal.
             if new_families:
@@ -421,7 +434,7 @@ class HeuristicPromptInjection:
                 obfuscation = max(obfuscation, 0.45)
             scores.update(new_families)
         if typos:  # a misspelled attack counts as the attack, not as obfuscation
-            for family, value in _family_scores(respelled).items():
+            for family, value in _family_scores(respelled, self.matcher).items():
                 scores[family] = max(scores.get(family, 0.0), value)
         if obfuscation:
             scores["obfuscation"] = max(scores.get("obfuscation", 0.0), obfuscation)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_shield.streams.heuristics.evidence import noisy_or
-from llm_shield.streams.heuristics.normalize import deleet, despace, normalize
+from llm_shield.streams.heuristics.matcher import PatternSet
+from llm_shield.streams.heuristics.normalize import views
 from llm_shield.streams.scanner import ScanResult
 
 CATEGORIES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
@@ -198,6 +199,16 @@ RULES: tuple[_Rule, ...] = (
 )
 
 
+_MATCHERS: dict[str, PatternSet] = {}
+
+
+def pattern_set(engine: str = "auto") -> PatternSet:
+    """All of ``RULES`` in one matcher (built once per engine)."""
+    if engine not in _MATCHERS:
+        _MATCHERS[engine] = PatternSet([rule.regex for rule in RULES], engine=engine)
+    return _MATCHERS[engine]
+
+
 class HeuristicToxicity:
     """Per-category scores in ``categories``; the verdict score is the highest of them."""
 
@@ -205,15 +216,19 @@ class HeuristicToxicity:
     positive_label = "TOXIC"
     negative_label = "NON_TOXIC"
 
-    def __init__(self, *, threshold: float = 0.5) -> None:
+    def __init__(self, *, threshold: float = 0.5, engine: str = "auto") -> None:
+        """``engine``: how the rules are matched (see ``matcher.PatternSet``); the results are
+        the same whichever it is."""
         self.threshold = threshold
+        self.matcher = pattern_set(engine)
 
     def scan(self, text: str) -> ScanResult:
-        view, _ = deleet(despace(normalize(text, collapse_whitespace=False))[0])
+        view = views(text).deleeted
         hits: dict[str, list[float]] = {c: [] for c in CATEGORIES}
         strong_obscene = 0
         matched: list[str] = []
-        for rule in RULES:
+        for index in self.matcher.candidates(view):  # in rule order, as if all were tried
+            rule = RULES[index]
             found = rule.regex.findall(view)
             if not found:
                 continue

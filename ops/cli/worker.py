@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -21,28 +22,82 @@ from llm_shield.streams.config import load_settings, parse_assignment
 from llm_shield.streams.errors import ConfigError
 
 
+def _processes(value: str) -> int:
+    from llm_shield.streams.supervisor import suited_processes
+
+    if value == "auto":
+        return suited_processes()
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"--processes: {value!r} is not a number of processes >= 1 or auto")
+    return count
+
+
+def _member_args(argv: Sequence[str]) -> list[str]:
+    """This command's own arguments without --processes, for each member to run."""
+    argv = list(argv)
+    if "worker" in argv:
+        argv = argv[argv.index("worker") + 1 :]
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--processes", "-p"):
+            skip = True
+        elif not arg.startswith(("--processes=", "-p")):
+            args.append(arg)
+    return args
+
+
 @click.command()
 @settings_options
 @click.option("--echo/--no-echo", default=False, help="Print each verdict as it is produced.")
 @click.option("--json", "as_json", is_flag=True, help="With --echo: JSON lines instead of text.")
+@click.option(
+    "--processes",
+    "-p",
+    default="1",
+    metavar="N|auto",
+    show_default=True,
+    help="Run N worker processes (members of one consumer group) under a supervisor that "
+    "forwards signals and restarts a member that dies; auto = one per two cores. onnxruntime "
+    "threads are split between them; metrics_port P becomes P, P+1, ... per member.",
+)
 def worker(
     config_file: Path | None,
     broker: str | None,
     assignments: Sequence[str],
     echo: bool,
     as_json: bool,
+    processes: str,
 ) -> None:
     """Run the worker against the configured Kafka brokers until SIGINT/SIGTERM.
 
-    To scale out, start more workers with the same group_id: Kafka splits the input partitions
-    between them, so keep kafka.partitions >= the number of workers.
+    To scale out, start more workers with the same group_id (or --processes N on one machine):
+    Kafka splits the input partitions between them, so keep kafka.partitions >= the number of
+    workers.
     """
+    settings = command_settings(config_file, broker, assignments)
+    count = _processes(processes)
+    if count > 1:
+        sys.exit(_supervise(settings, count))
+    from llm_shield.streams.supervisor import MEMBER_ENV, MEMBER_READY
     from llm_shield.streams.worker import run_worker
 
-    settings = command_settings(config_file, broker, assignments)
     configure_logging(settings)
+    member = os.environ.get(MEMBER_ENV)
 
     def ready(seconds: float, pipeline: Any) -> None:
+        if member:  # the supervisor prints the one "ready in" line, once all are up
+            click.echo(
+                f"{MEMBER_READY} {member}: pid {os.getpid()}, up after {seconds:.1f} s; "
+                f"scanners: {scanner_modes(pipeline)}",
+                err=True,
+            )
+            return
         click.echo(
             f"llm-shield worker: broker {settings.broker}, group {settings.group_id}, "
             f"ready in {seconds:.1f} s; scanners: {scanner_modes(pipeline)}",
@@ -56,6 +111,45 @@ def worker(
         restart_on_broker_reset=True,
     )
     sys.exit(code)
+
+
+def _supervise(settings: Any, count: int) -> int:
+    import asyncio
+
+    from llm_shield.streams.config import env_name
+    from llm_shield.streams.kafka import ensure_topics
+    from llm_shield.streams.supervisor import Member, Supervisor, threads_per_member
+
+    configure_logging(settings)
+    # Once here rather than N times at once: an unreachable broker is one line, not N.
+    asyncio.run(ensure_topics(settings))
+
+    threads = settings.models.intra_op_threads or threads_per_member(count)
+
+    def env_for(number: int) -> dict[str, str]:
+        env = {env_name("models.intra_op_threads"): str(threads)}
+        if settings.metrics_port:
+            env[env_name("metrics_port")] = str(settings.metrics_port + number - 1)
+        return env
+
+    def ready(seconds: float, members: Sequence[Member]) -> None:
+        scanners = members[0].last_ready_line.rpartition("scanners: ")[2]
+        pids = ", ".join(str(m.pid) for m in members)
+        click.echo(
+            f"llm-shield worker: {count} processes (pids {pids}; {threads} onnxruntime threads "
+            f"each), broker {settings.broker}, group {settings.group_id}, ready in "
+            f"{seconds:.1f} s; scanners: {scanners}",
+            err=True,
+        )
+
+    supervisor = Supervisor(
+        [sys.executable, "-m", "llm_shield.ops.cli", "worker", *_member_args(sys.argv[1:])],
+        count,
+        env_for=env_for,
+        on_ready=ready,
+        grace_seconds=settings.kafka.shutdown_grace_seconds,
+    )
+    return supervisor.run()
 
 
 def demo_events() -> list[bytes]:

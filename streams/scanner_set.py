@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -313,7 +313,7 @@ class ScannerSet:
                 evidence = heuristic[name][i]
                 if evidence.matched and evidence.risk >= threshold:
                     reason = f"short text; patterns: {', '.join(evidence.matched)}"
-                    result = replace(result, matched=evidence.matched)
+                    result = result.evolve(matched=evidence.matched)
                 else:
                     threshold = max(threshold, options.short_text_threshold)
                     reason = (
@@ -321,14 +321,12 @@ class ScannerSet:
                         f"{threshold:.2f}"
                     )
             flagged = result.risk >= threshold
-            judged.append(
-                replace(
-                    result,
-                    label=positive if flagged else negative,
-                    threshold=threshold if threshold != options.threshold else None,
-                    reason=reason if flagged else None,
-                )
-            )
+            label = positive if flagged else negative
+            own = threshold if threshold != options.threshold else None
+            reason = reason if flagged else None
+            if (label, own, reason) != (result.label, result.threshold, result.reason):
+                result = result.evolve(label=label, threshold=own, reason=reason)
+            judged.append(result)
         return judged
 
     def _heuristic_results(self, name: str, texts: Sequence[str]) -> list[ScanResult]:
@@ -356,7 +354,8 @@ class ScannerSet:
             )
         return results  # type: ignore[return-value]
 
-    def _sentence_windows(self, kinds: Sequence[str]) -> list[bool]:
+    def sentence_windows(self, kinds: Sequence[str]) -> list[bool]:
+        """Per text, whether it is also read sentence by sentence (``models.sentence_windows``)."""
         mode = self.settings.models.sentence_windows
         return [mode == "all" or (mode == "responses" and kind == "response") for kind in kinds]
 
@@ -374,7 +373,7 @@ class ScannerSet:
             self.stats.prefilter_passed += int(mask.sum())
             need |= mask
         indices = [i for i in range(len(texts)) if need[i]]
-        sentences = self._sentence_windows(kinds)
+        sentences = self.sentence_windows(kinds)
         scores: dict[int, ModelScores] = {}
         if indices and group.ready():
             try:
@@ -397,11 +396,11 @@ class ScannerSet:
                     merged.append(h)  # the prefilter settled it; the model never saw it
                 elif i not in scores:
                     self.stats.fallbacks += 1
-                    merged.append(replace(h, method="heuristic_fallback"))
+                    merged.append(h.evolve(method="heuristic_fallback"))
                 elif mode == "ensemble":
                     m = self._result(group, name, scores[i])
                     best = m if m.risk >= h.risk else h
-                    merged.append(replace(best, matched=h.matched, windows=m.windows))
+                    merged.append(best.evolve(matched=h.matched, windows=m.windows))
                 else:
                     merged.append(self._result(group, name, scores[i]))
             results[name] = merged

@@ -105,3 +105,20 @@ def test_flag_action_gives_flag_decision() -> None:
     pipeline = Pipeline(settings, {"toxicity": FixedScanner(0.9)})
     verdict = pipeline.process(records(b'{"id": "a", "text": "x"}'))[0]
     assert verdict.decision == "flag" and verdict.is_alert
+
+
+def test_evolving_a_scan_result_is_dataclasses_replace() -> None:
+    import dataclasses
+
+    import pytest
+
+    from llm_shield.streams.scanner import ScanResult
+
+    result = ScanResult(score=0.7, label="INJECTION", risk=0.7, matched=("role_play",))
+    changed = result.evolve(label="SAFE", threshold=0.9, reason="short text")
+    assert changed == dataclasses.replace(result, label="SAFE", threshold=0.9, reason="short text")
+    assert result.label == "INJECTION"  # the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed.label = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        result.evolve(colour="red")

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,24 +77,24 @@ def _rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
-def raw_model(home: Path, texts: Sequence[str], variant: str, threads: int) -> tuple[float, int]:
-    """The multi-task graph alone, tokenisation included; the best batch size wins."""
-    from llm_shield.models.classifier import OnnxClassifier
-    from llm_shield.registry.bootstrap import resolve_model
+def raw_model(settings: Any, texts: Sequence[str], kinds: Sequence[str]) -> float:
+    """The multi-task graph alone on the stream's own texts, built and fed as the worker does:
+    the same session options and threads, the same batch limits, the same sentence windows for
+    responses, tokenisation included. The ceiling the replay and the worker are compared to."""
+    from llm_shield.streams.scanner_set import ScannerSet
 
-    resolved = resolve_model(home, "multi_task/starter-minilm", variant)
-    best, best_size = 0.0, 0
-    for size in (8, 16, 32, 64):
-        classifier = OnnxClassifier(
-            resolved.entry, resolved.folder, max_batch_size=size, intra_op_threads=threads
-        )
-        classifier.run(texts[:size])  # warm-up: load and first-run allocations
-        started = time.perf_counter()
-        classifier.run(texts)
-        rate = _rate(len(texts), time.perf_counter() - started)
-        if rate > best:
-            best, best_size = rate, size
-    return best, best_size
+    scanners = ScannerSet(settings)
+    group = next(iter(scanners.groups.values()), None)
+    if group is None or group.classifier is None:
+        raise BenchError(f"the model did not load: {group.error if group else 'no model'}")
+    classifier = group.classifier
+    sentences = scanners.sentence_windows(kinds)
+    batch = settings.batching.max_batch_size
+    classifier.run(texts[:batch], sentences[:batch])  # warm-up: first-run allocations
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        classifier.run(texts[start : start + batch], sentences[start : start + batch])
+    return _rate(len(texts), time.perf_counter() - started)
 
 
 def one_at_a_time(home: Path, texts: Sequence[str], variant: str, threads: int) -> float:
@@ -185,12 +186,16 @@ class _Worker:
     once its stderr says so."""
 
     def __init__(
-        self, env: dict[str, str], command: str = "worker", ready_text: str = "ready in"
+        self,
+        env: dict[str, str],
+        command: str = "worker",
+        ready_text: str = "ready in",
+        args: Sequence[str] = (),
     ) -> None:
         self.command = command
         self.ready_text = ready_text
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llm_shield.ops.cli", command],
+            [sys.executable, "-m", "llm_shield.ops.cli", command, *args],
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -215,13 +220,13 @@ class _Worker:
             )
 
     def rss_mb(self) -> float:
-        try:
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-        except OSError:
-            pass
-        return 0.0
+        """The resident memory of the largest process: the worker, or with --processes the
+        largest member (the supervisor itself holds no model)."""
+        pids = [self.process.pid]
+        with contextlib.suppress(OSError):
+            task = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+            pids += [int(pid) for pid in task.read_text().split()]
+        return max(_rss_mb(pid) for pid in pids)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -230,6 +235,16 @@ class _Worker:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
 
 
 @contextlib.asynccontextmanager
@@ -263,13 +278,32 @@ async def _verdict_clients(settings: Any, linger_ms: int) -> AsyncIterator[tuple
         await producer.stop()
 
 
+@dataclass(frozen=True)
+class Collected:
+    """One publish-and-collect run: end to end as the client saw it, and the worker's own pace
+    (from the broker timestamps of the first and last verdict, so a publisher that cannot keep
+    up with a fast worker does not count against it)."""
+
+    seconds: float
+    worker_seconds: float
+    count: int
+
+    @property
+    def events_per_s(self) -> float:
+        return _rate(self.count, self.seconds)
+
+    @property
+    def worker_events_per_s(self) -> float:
+        return _rate(max(0, self.count - 1), self.worker_seconds)
+
+
 async def _publish_and_collect(
     settings: Any,
     events: Sequence[dict],
     *,
     on_verdict: Callable[[], None] | None = None,
-) -> float:
-    """Publish events as fast as possible; seconds from the first publish to the last verdict."""
+) -> Collected:
+    """Publish events as fast as possible and wait for every verdict."""
     async with _verdict_clients(settings, linger_ms=5) as (producer, consumer):
         wanted = {e["id"] for e in events}
         started = time.perf_counter()
@@ -285,20 +319,24 @@ async def _publish_and_collect(
 
         publisher = asyncio.create_task(publish())
         seen: set[str] = set()
+        first_ms, last_ms = None, 0
         while len(seen) < len(wanted):
             if time.perf_counter() - started > 600:
                 raise BenchError(f"only {len(seen)} of {len(wanted)} verdicts after 600 s")
-            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batches.values():
                 for record in records:
                     event_id = orjson.loads(record.value).get("id")
                     if event_id in wanted and event_id not in seen:
                         seen.add(event_id)
+                        first_ms = record.timestamp if first_ms is None else first_ms
+                        first_ms = min(first_ms, record.timestamp)
+                        last_ms = max(last_ms, record.timestamp)
                         if on_verdict:
                             on_verdict()
         elapsed = time.perf_counter() - started
         await publisher
-        return elapsed
+        return Collected(elapsed, (last_ms - (first_ms or last_ms)) / 1000.0, len(wanted))
 
 
 async def _latencies(settings: Any, events: Sequence[dict], rate: float) -> list[float]:
@@ -523,6 +561,70 @@ def _histogram_p99(metrics: dict[str, float], name: str) -> float:
     return buckets[-1][0] if buckets else 0.0
 
 
+def _worker_values(broker: Any, tag: str, overrides: dict[str, str]) -> dict[str, str]:
+    """Settings of one bench worker: its own topics and group on the embedded broker."""
+    return {
+        "broker": broker.bootstrap,
+        "group_id": f"bench-{tag}",
+        "kafka.partitions": "2",
+        "kafka.session_timeout_seconds": "6",
+        "kafka.rebalance_timeout_seconds": "6",
+        **{
+            f"topics.{t}": f"bench-{tag}.{t}"
+            for t in ("prompts", "responses", "verdicts", "alerts", "deadletter")
+        },
+        **overrides,
+    }
+
+
+def _cache_hits(
+    broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int, rounds: int
+) -> tuple[Collected, float]:
+    """A worker (``processes`` members) whose cache holds every text: warmed with one pass,
+    then ``rounds`` passes of the same texts under new ids. Returns the best pass and RSS."""
+    from llm_shield.streams.config import env_name, load_settings
+
+    values = _worker_values(broker, f"{uuid.uuid4().hex[:6]}-p{processes}", overrides)
+    settings = load_settings(None, values)
+    worker = _Worker(
+        {env_name(k): v for k, v in values.items()},
+        args=("--processes", str(processes)) if processes > 1 else (),
+    )
+    try:
+        worker.wait()
+        asyncio.run(_publish_and_collect(settings, [dict(e, id=f"w-{e['id']}") for e in events]))
+        best: Collected | None = None
+        for round_ in range(rounds):
+            again = [dict(e, id=f"h{round_}-{e['id']}") for e in events]
+            collected = asyncio.run(_publish_and_collect(settings, again))
+            if best is None or collected.worker_events_per_s > best.worker_events_per_s:
+                best = collected
+        assert best is not None
+        return best, worker.rss_mb()
+    finally:
+        worker.stop()
+
+
+def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int) -> float:
+    """Events/s of a worker (``processes`` members) on texts it has never seen, cache off."""
+    from llm_shield.streams.config import env_name, load_settings
+
+    values = _worker_values(broker, f"{uuid.uuid4().hex[:6]}-c{processes}", overrides)
+    worker = _Worker(
+        {env_name(k): v for k, v in values.items()},
+        args=("--processes", str(processes)) if processes > 1 else (),
+    )
+    try:
+        worker.wait()
+        settings = load_settings(None, values)
+        return asyncio.run(_publish_and_collect(settings, events)).events_per_s
+    finally:
+        worker.stop()
+
+
+ML_MODE = {"scanners.prompt_injection.mode": "ml", "scanners.toxicity.mode": "ml"}
+
+
 def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[str, Any]:
     import onnxruntime
 
@@ -534,23 +636,27 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     threads = 0
     events = build_events(events_count)
     unique = list(dict.fromkeys(e["text"] for e in events))
+    cores = os.cpu_count() or 1
     report: dict[str, Any] = {
         "machine": {
-            "cores": os.cpu_count(),
+            "cores": cores,
             "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__,
             "variant": variant,
-            "threads": threads or os.cpu_count(),
+            "threads": threads or cores,
         },
         "events": len(events),
         "unique_texts": len(unique),
     }
-    sample = unique[: min(len(unique), 400 if quick else 2000)]
-    _say(f"raw model on {len(sample)} texts")
-    report["raw_model_texts_per_s"], report["raw_model_best_batch"] = raw_model(
-        home, sample, variant, threads
-    )
-    small = sample[: 60 if quick else 300]
+    # The stream's own texts, each once: the raw model, the replay and the worker all get these
+    # (repeats would be scored once per batch and flatter the pipeline).
+    seen_texts: set[str] = set()
+    stream = [
+        dict(e, id=f"k{i}-{e['id']}")
+        for i, e in enumerate(events)
+        if not (e["text"] in seen_texts or seen_texts.add(e["text"]))
+    ]
+    small = unique[: 60 if quick else 300]
     _say(f"one text at a time on {len(small)} texts")
     report["one_at_a_time_texts_per_s"] = one_at_a_time(home, small, variant, threads)
 
@@ -559,44 +665,38 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
             "cache_dir": str(Path(tmp) / "cache"),
             "models.cache_enabled": "false",
             "log_level": "warning",
+            **{f"scanners.{name}.variant": variant for name in ("prompt_injection", "toxicity")},
+            "scanners.sentiment.variant": variant,
         }
         settings = load_settings(None, overrides)
-        _say(f"offline replay of {len(events)} events, cache off")
-        report["replay_texts_per_s"] = replay_rate(settings, events)
+        _say(f"raw model on the stream's {len(stream)} texts (same batches, windows, threads)")
+        report["raw_model_texts_per_s"] = raw_model(
+            settings, [e["text"] for e in stream], [e["kind"] for e in stream]
+        )
+        _say(f"offline replay of the same {len(stream)} events, cache off: default modes, ml")
+        report["replay_texts_per_s"] = replay_rate(settings, stream)
+        report["replay_ml_texts_per_s"] = replay_rate(
+            load_settings(None, {**overrides, **ML_MODE}), stream
+        )
 
         with EmbeddedBroker(port=0, log_path=Path(tmp) / "tansu.log") as broker:
-            tag = uuid.uuid4().hex[:6]
             port = free_port()
-            values = {
-                "broker": broker.bootstrap,
-                "group_id": f"bench-{tag}",
-                "kafka.partitions": "2",
-                "kafka.session_timeout_seconds": "6",
-                "kafka.rebalance_timeout_seconds": "6",
-                "metrics_port": str(port),
-                **{
-                    f"topics.{t}": f"bench-{tag}.{t}"
-                    for t in ("prompts", "responses", "verdicts", "alerts", "deadletter")
-                },
-                **overrides,
-            }
+            values = _worker_values(
+                broker, uuid.uuid4().hex[:6], {**overrides, "metrics_port": str(port)}
+            )
             cold_settings = load_settings(None, values)
             cold_env = {env_name(k): v for k, v in values.items()}
             worker = _Worker(cold_env)
             try:
                 worker.wait()
-                fresh = [dict(e, id=f"k{i}-{e['id']}") for i, e in enumerate(events)]
-                # unique texts only for the cold figure (repeats would be scored once per batch)
-                seen: set[str] = set()
-                unique_events = [e for e in fresh if not (e["text"] in seen or seen.add(e["text"]))]
-                _say(f"kafka, cache off: {len(unique_events)} unique events")
-                with _progress(len(unique_events), "kafka") as bar:
-                    seconds = asyncio.run(
+                _say(f"kafka, cache off: {len(stream)} unique events")
+                with _progress(len(stream), "kafka") as bar:
+                    collected = asyncio.run(
                         _publish_and_collect(
-                            cold_settings, unique_events, on_verdict=lambda: bar.update(1)
+                            cold_settings, stream, on_verdict=lambda: bar.update(1)
                         )
                     )
-                report["kafka_events_per_s"] = _rate(len(unique_events), seconds)
+                report["kafka_events_per_s"] = collected.events_per_s
                 metrics = _scrape(port)
                 batches = metrics.get("llm_shield_batch_size_count", 0.0)
                 report["batch"] = {
@@ -607,7 +707,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                         _histogram_p99(metrics, "llm_shield_batch_latency_seconds") * 1000, 1
                     ),
                 }
-                trickle = unique_events[-(30 if quick else 200) :]
+                trickle = stream[-(30 if quick else 200) :]
                 _say(f"low load: {len(trickle)} events at {LOW_LOAD_EVENTS_PER_S:.0f} ev/s")
                 low_adaptive = asyncio.run(
                     _latencies(
@@ -617,9 +717,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                     )
                 )
                 half = max(1.0, report["kafka_events_per_s"] / 2)
-                probe = [
-                    dict(e, id=f"lat-{e['id']}") for e in unique_events[: 200 if quick else 1000]
-                ]
+                probe = [dict(e, id=f"lat-{e['id']}") for e in stream[: 200 if quick else 1000]]
                 _say(f"latency at half load: {len(probe)} events at {half:.0f} ev/s")
                 latencies = asyncio.run(_latencies(cold_settings, probe, half))
                 report["latency_ms"] = {
@@ -637,7 +735,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                         cold_settings,
                         cold_env,
                         home,
-                        unique_events,
+                        stream,
                         quick=quick,
                         variant=variant,
                         threads=threads,
@@ -646,25 +744,37 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
             finally:
                 worker.stop()
 
-            warm_values = {
-                **values,
-                "models.cache_enabled": "true",
-                "group_id": f"bench-{tag}-warm",
-                "metrics_port": "0",
+            _say(f"kafka in ml mode (no patterns), cache off: {len(stream)} unique events")
+            report["kafka_ml_events_per_s"] = _cold(broker, {**overrides, **ML_MODE}, stream, 1)
+
+            warm = {**overrides, "models.cache_enabled": "true"}
+            rounds = 2 if quick else 3
+            _say("kafka, all cache hits (1 process)")
+            hits, rss = _cache_hits(broker, warm, stream, 1, rounds)
+            report["kafka_cache_hit_events_per_s"] = hits.worker_events_per_s
+            report["kafka_cache_hit_end_to_end_events_per_s"] = hits.events_per_s
+            processes = max(2, cores)
+            _say(f"scale: {processes} processes, cold and all cache hits")
+            scaled_hits, scaled_rss = _cache_hits(broker, warm, stream, processes, rounds)
+            scaled_cold = _cold(broker, overrides, stream, processes)
+            report["scale"] = {
+                "processes": processes,
+                "cold_events_per_s": {"1": report["kafka_events_per_s"], "n": scaled_cold},
+                "cache_hit_events_per_s": {
+                    "1": hits.worker_events_per_s,
+                    "n": scaled_hits.worker_events_per_s,
+                },
+                "cache_hit_ratio": round(
+                    scaled_hits.worker_events_per_s / hits.worker_events_per_s, 2
+                )
+                if hits.worker_events_per_s
+                else 0.0,
+                "cold_ratio": round(scaled_cold / report["kafka_events_per_s"], 2)
+                if report["kafka_events_per_s"]
+                else 0.0,
+                "rss_mb_largest_member": scaled_rss,
+                "rss_mb_one_process_warm": rss,
             }
-            warm_env = {env_name(k): v for k, v in warm_values.items()}
-            worker = _Worker(warm_env)
-            try:
-                worker.wait()
-                first = [dict(e, id=f"w1-{e['id']}") for e in unique_events]
-                again = [dict(e, id=f"w2-{e['id']}") for e in unique_events]
-                _say("kafka, warming the cache")
-                asyncio.run(_publish_and_collect(cold_settings, first))
-                _say("kafka, all cache hits")
-                seconds = asyncio.run(_publish_and_collect(cold_settings, again))
-                report["kafka_cache_hit_events_per_s"] = _rate(len(again), seconds)
-            finally:
-                worker.stop()
 
             report["low_load_latency_ms"] = {
                 "events_per_s": LOW_LOAD_EVENTS_PER_S,
@@ -673,17 +783,21 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
             }
             if not quick:
                 _say("low load again with adaptive batching off (a fixed window)")
-                fixed = _fixed_window_low_load(values, trickle, unique_events[:50])
+                fixed = _fixed_window_low_load(values, trickle, stream[:50])
                 report["low_load_latency_ms"]["fixed_window"] = _summary(fixed)
     _say("heuristics on adversarial 64 KiB inputs")
     report["heuristics_slowest_64k"] = slowest_input()
     raw = report["raw_model_texts_per_s"]
+
+    def ratio(value: float) -> float:
+        return round(value / raw, 3) if raw else 0.0
+
+    one = report["one_at_a_time_texts_per_s"]
     report["ratios"] = {
-        "kafka_vs_raw": round(report["kafka_events_per_s"] / raw, 3) if raw else 0.0,
-        "kafka_vs_one_at_a_time": round(
-            report["kafka_events_per_s"] / report["one_at_a_time_texts_per_s"], 2
-        )
-        if report["one_at_a_time_texts_per_s"]
-        else 0.0,
+        "kafka_vs_raw": ratio(report["kafka_events_per_s"]),
+        "kafka_vs_raw_ml": ratio(report["kafka_ml_events_per_s"]),
+        "replay_vs_raw": ratio(report["replay_texts_per_s"]),
+        "replay_vs_raw_ml": ratio(report["replay_ml_texts_per_s"]),
+        "kafka_vs_one_at_a_time": round(report["kafka_events_per_s"] / one, 2) if one else 0.0,
     }
     return report

@@ -59,11 +59,12 @@ def _member_args(argv: Sequence[str]) -> list[str]:
 @click.option(
     "--processes",
     "-p",
-    default="1",
+    default="auto",
     metavar="N|auto",
     show_default=True,
     help="Run N worker processes (members of one consumer group) under a supervisor that "
-    "forwards signals and restarts a member that dies; auto = one per two cores. onnxruntime "
+    "forwards signals and restarts a member that dies; auto = one per two cores (1 on a "
+    "2-core machine). onnxruntime "
     "threads are split between them; metrics_port P becomes P, P+1, ... per member.",
 )
 def worker(

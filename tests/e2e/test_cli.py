@@ -173,6 +173,14 @@ def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
     result = run_cli("worker", *fast)
     assert_one_line_error(result, 3, "cannot reach a Kafka broker")
     assert "retrying" in result.stderr  # the retry log a user sees before giving up
+    supervised = run_cli("worker", "--processes", "2", *fast)
+    assert_one_line_error(supervised, 3, "cannot reach a Kafka broker")
+    assert "member" not in supervised.stderr  # found before any member was started
+
+
+def test_a_bad_process_count_is_one_line() -> None:
+    assert_one_line_error(run_cli("worker", "--processes", "zero"), 2, "--processes")
+    assert_one_line_error(run_cli("worker", "--processes", "0"), 2, "--processes")
 
 
 def test_sasl_password_is_never_printed_or_logged(tmp_path: Path) -> None:
@@ -319,12 +327,27 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
         "kafka_events_per_s",
         "kafka_cache_hit_events_per_s",
         "rss_mb",
+        "replay_ml_texts_per_s",
+        "kafka_ml_events_per_s",
+        "kafka_cache_hit_end_to_end_events_per_s",
     ):
         assert report[key] > 0, key
+    scale = report["scale"]
+    assert scale["processes"] >= 2
+    for key in ("cold_events_per_s", "cache_hit_events_per_s"):
+        assert scale[key]["1"] > 0 and scale[key]["n"] > 0, key
+    assert scale["cache_hit_ratio"] > 0 and scale["rss_mb_largest_member"] > 0
     assert set(report["machine"]) >= {"cores", "onnxruntime", "variant", "threads"}
     assert set(report["latency_ms"]) >= {"load_fraction", "p50", "p95", "p99"}
     assert set(report["batch"]) == {"mean_size", "p99_inference_ms"}
-    assert set(report["ratios"]) == {"kafka_vs_raw", "kafka_vs_one_at_a_time"}
+    assert set(report["ratios"]) == {
+        "kafka_vs_raw",
+        "kafka_vs_raw_ml",
+        "replay_vs_raw",
+        "replay_vs_raw_ml",
+        "kafka_vs_one_at_a_time",
+    }
+    assert all(value > 0 for value in report["ratios"].values())
     assert report["low_load_latency_ms"]["adaptive"]["p50"] > 0
     inline = report["inline"]
     assert inline["highest_checks_per_s"] > 0 and inline["one_at_a_time_scan_per_s"] > 0

@@ -92,7 +92,15 @@ class PatternSet:
             if not p.pattern.isascii() or _UNPROJECTABLE.search(p.pattern)
         )
         scanned = [i for i in self._all if i not in self._always]
-        self._database = _compile([self.patterns[i] for i in scanned], scanned)
+        try:
+            self._database = _compile([self.patterns[i] for i in scanned], scanned)
+        except hyperscan.error as exc:  # e.g. a CPU without the instructions it needs
+            if engine == "hyperscan":
+                raise
+            log.warning("hyperscan could not compile the patterns (%s); trying each in turn", exc)
+            self._always = frozenset()
+            self.engine = "re"
+            return
         self.engine = "hyperscan"
 
     def candidates(self, text: str) -> Sequence[int]:

@@ -130,3 +130,13 @@ def test_respelling_rewrites_every_occurrence_and_counts_them() -> None:
 
     assert respell("ignroe the previus ignroe") == ("ignore the previous ignore", 3)
     assert respell("nothing to see here") == ("nothing to see here", 0)
+
+
+def test_patterns_hyperscan_cannot_compile_are_tried_in_turn_under_auto() -> None:
+    """Hyperscan refuses a pattern that matches the empty string; auto then uses re."""
+    empty = re.compile(r"x*")
+    matcher = PatternSet([empty])
+    assert matcher.engine == "re"
+    assert matcher.search("abc") == [0]
+    with pytest.raises(hyperscan.error):
+        PatternSet([empty], engine="hyperscan")

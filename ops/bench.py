@@ -672,9 +672,8 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         }
         settings = load_settings(None, overrides)
         _say(f"raw model on the stream's {len(stream)} texts (same batches, windows, threads)")
-        report["raw_model_texts_per_s"] = raw_model(
-            settings, [e["text"] for e in stream], [e["kind"] for e in stream]
-        )
+        stream_texts, stream_kinds = [e["text"] for e in stream], [e["kind"] for e in stream]
+        raw_runs = [raw_model(settings, stream_texts, stream_kinds)]
         _say(f"offline replay of the same {len(stream)} events, cache off: default modes, ml")
         report["replay_texts_per_s"] = replay_rate(settings, stream)
         report["replay_ml_texts_per_s"] = replay_rate(
@@ -787,6 +786,12 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 _say("low load again with adaptive batching off (a fixed window)")
                 fixed = _fixed_window_low_load(values, trickle, stream[:50])
                 report["low_load_latency_ms"]["fixed_window"] = _summary(fixed)
+    # The raw model once more at the end: on a shared machine a single pass moves by a third,
+    # and the faster of the two is the ceiling the ratios divide by (the stricter choice).
+    _say("raw model again (the faster of the two runs is the ceiling)")
+    raw_runs.append(raw_model(settings, stream_texts, stream_kinds))
+    report["raw_model_texts_per_s"] = max(raw_runs)
+    report["raw_model_runs_texts_per_s"] = raw_runs
     _say("heuristics on adversarial 64 KiB inputs")
     report["heuristics_slowest_64k"] = slowest_input()
     raw = report["raw_model_texts_per_s"]

@@ -17,7 +17,7 @@ import orjson
     show_default=True,
     help="How many events the run uses.",
 )
-@click.option("--quick", is_flag=True, help="A short run (under a minute): 600 events.")
+@click.option("--quick", is_flag=True, help="A short run (about two minutes): 600 events.")
 @click.option("--variant", type=click.Choice(["fp32", "int8"]), default="int8", show_default=True)
 @click.option(
     "-o",
@@ -27,8 +27,9 @@ import orjson
     help="Also write the JSON report here.",
 )
 def bench(events_count: int, quick: bool, variant: str, output: Path | None) -> None:
-    """Benchmarks: bare model, one text at a time, replay, Kafka cold / cache hits / latency,
-    inline checks through the client and HTTP.
+    """Benchmarks on the same texts: bare model, one text at a time, replay and Kafka (default
+    modes and ml), cache hits, latency, inline checks through the client and HTTP, and the
+    worker with --processes N against one process.
 
     Prints one JSON report; progress goes to stderr. Needs the starter models (make models).
     """

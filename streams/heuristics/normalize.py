@@ -99,15 +99,22 @@ class Views:
     leet_words: int
 
 
-@functools.lru_cache(maxsize=512)
-def views(text: str) -> Views:
-    """Computed once per text for both scanners: the pipeline runs injection and toxicity over
-    the same batch one after the other (512 entries cover the largest batch, 256)."""
+def _views(text: str) -> Views:
     kept = normalize(text, collapse_whitespace=False)
     despaced, spaced_words = despace(kept)
     deleeted, leet_words = deleet(despaced)
     normalized = _WHITESPACE.sub(" ", kept).strip()
     return Views(normalized, despaced, spaced_words, deleeted, leet_words)
+
+
+_recent_views = functools.lru_cache(maxsize=512)(_views)
+_CACHED_VIEW_CHARS = 4096  # longer texts are computed again: the cache stays under ~10 MB
+
+
+def views(text: str) -> Views:
+    """Computed once per text for both scanners: the pipeline runs injection and toxicity over
+    the same batch one after the other (512 entries cover the largest batch, 256)."""
+    return _recent_views(text) if len(text) <= _CACHED_VIEW_CHARS else _views(text)
 
 
 def has_zero_width(text: str) -> bool:
@@ -218,6 +225,7 @@ def _correction(word: str) -> str | None:
 # word's deletions are computed once; bounded, and simply emptied when full.
 _CORRECTIONS: dict[str, str | None] = {}
 _CORRECTIONS_MAX = 200_000
+_UNKNOWN = object()
 
 
 def respell(normalized: str) -> tuple[str, int]:
@@ -225,11 +233,12 @@ def respell(normalized: str) -> tuple[str, int]:
     corrections = _CORRECTIONS
     typos = False
     for word in set(_WORD.findall(normalized)):
-        if word not in corrections:
+        found = corrections.get(word, _UNKNOWN)
+        if found is _UNKNOWN:
             if len(corrections) >= _CORRECTIONS_MAX:
                 corrections.clear()
-            corrections[word] = _correction(word)
-        if corrections[word] is not None:
+            found = corrections[word] = _correction(word)
+        if found is not None:
             typos = True
     if not typos:  # the common case: nothing to rewrite
         return normalized, 0
@@ -238,7 +247,9 @@ def respell(normalized: str) -> tuple[str, int]:
     def fix(match: re.Match[str]) -> str:
         nonlocal count
         word = match.group(0)
-        found = corrections[word]
+        found = corrections.get(word, _UNKNOWN)
+        if found is _UNKNOWN:  # emptied meanwhile by another thread
+            found = _correction(word)
         if found is None:
             return word
         count += 1

@@ -39,13 +39,26 @@ def threads_per_member(processes: int, cores: int | None = None) -> int:
     return max(1, cores // processes)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """A member whose supervisor was SIGKILLed gets SIGTERM instead of running on orphaned."""
+SUPERVISOR_PID_ENV = "LLM_SHIELD_SUPERVISOR_PID"
+
+
+def die_with_supervisor() -> None:
+    """Called by a member at its start: if its supervisor is SIGKILLed, the member gets SIGTERM
+    (Linux's parent-death signal) and stops gracefully instead of running on orphaned.
+
+    Done in the member rather than between fork and exec: the supervisor has threads, and
+    running Python in a forked child of a threaded process can deadlock."""
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if not supervisor or not sys.platform.startswith("linux"):
+        return
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        log.warning("could not ask for a parent-death signal; an orphaned member keeps running")
+        return
+    if os.getppid() != int(supervisor):  # the supervisor died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass
@@ -129,8 +142,13 @@ class Supervisor:
     # ------------------------------------------------------------------------------- members
 
     def _start(self, member: Member) -> None:
-        env = {**os.environ, **self.env_for(member.number), MEMBER_ENV: str(member.number)}
-        env["PYTHONUNBUFFERED"] = "1"
+        env = {
+            **os.environ,
+            **self.env_for(member.number),
+            MEMBER_ENV: str(member.number),
+            SUPERVISOR_PID_ENV: str(os.getpid()),
+            "PYTHONUNBUFFERED": "1",
+        }
         member.process = subprocess.Popen(
             self.command,
             env=env,
@@ -138,7 +156,6 @@ class Supervisor:
             text=True,
             errors="replace",
             start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
         member.started_at = time.monotonic()
         member.ready_at = None

@@ -85,11 +85,13 @@ def worker(
     count = _processes(processes)
     if count > 1:
         sys.exit(_supervise(settings, count))
-    from llm_shield.streams.supervisor import MEMBER_ENV, MEMBER_READY
+    from llm_shield.streams.supervisor import MEMBER_ENV, MEMBER_READY, die_with_supervisor
     from llm_shield.streams.worker import run_worker
 
     configure_logging(settings)
     member = os.environ.get(MEMBER_ENV)
+    if member:
+        die_with_supervisor()
 
     def ready(seconds: float, pipeline: Any) -> None:
         if member:  # the supervisor prints the one "ready in" line, once all are up

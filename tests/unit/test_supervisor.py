@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -95,6 +96,36 @@ def test_members_start_a_killed_one_is_restarted_and_a_signal_is_forwarded(
     assert not (tmp_path / f"signal-{first}").exists()  # SIGKILL runs no handler
     assert f"[member 2] {MEMBER_READY} 2: up" in out.getvalue()
     assert len(ready) == 1  # the ready line is printed once, not again after a restart
+
+
+def test_members_of_a_supervisor_killed_with_sigkill_get_sigterm(tmp_path: Path) -> None:
+    """No orphans: each member asks for a parent-death signal at its start (Linux)."""
+    member = tmp_path / "member.py"
+    member.write_text(
+        MEMBER.replace(
+            "folder = sys.argv[1]",
+            "folder = sys.argv[1]\n"
+            "from llm_shield.streams.supervisor import die_with_supervisor\n"
+            "die_with_supervisor()",
+        )
+    )
+    runner = tmp_path / "supervisor.py"
+    runner.write_text(
+        "import sys\n"
+        "from llm_shield.streams.supervisor import Supervisor\n"
+        f"Supervisor([sys.executable, {str(member)!r}, {str(tmp_path)!r}], 2,\n"
+        "           env_for=lambda n: {'THREADS': '1'}).run()\n"
+    )
+    supervisor = subprocess.Popen([sys.executable, str(runner)], stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len(list(tmp_path.glob("env-*"))) == 2)
+        time.sleep(0.5)  # past the member's prctl call
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+    wait_until(lambda: len(list(tmp_path.glob("signal-*"))) == 2)
+    for path in tmp_path.glob("signal-*"):
+        assert path.read_text() == str(int(signal.SIGTERM))
 
 
 def test_a_member_that_fails_before_it_is_ready_stops_them_all(tmp_path: Path) -> None:

@@ -577,21 +577,28 @@ def _worker_values(broker: Any, tag: str, overrides: dict[str, str]) -> dict[str
     }
 
 
+def _start_worker(
+    broker: Any, overrides: dict[str, str], tag: str, processes: int
+) -> tuple[_Worker, Any]:
+    """A ready worker (``processes`` members) on topics of its own, and its settings."""
+    from llm_shield.streams.config import env_name, load_settings
+
+    values = _worker_values(broker, f"{uuid.uuid4().hex[:6]}-{tag}{processes}", overrides)
+    worker = _Worker(
+        {env_name(k): v for k, v in values.items()},
+        args=("--processes", str(processes)),
+    )
+    worker.wait()
+    return worker, load_settings(None, values)
+
+
 def _cache_hits(
     broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int, rounds: int
 ) -> tuple[Collected, float]:
     """A worker (``processes`` members) whose cache holds every text: warmed with one pass,
     then ``rounds`` passes of the same texts under new ids. Returns the best pass and RSS."""
-    from llm_shield.streams.config import env_name, load_settings
-
-    values = _worker_values(broker, f"{uuid.uuid4().hex[:6]}-p{processes}", overrides)
-    settings = load_settings(None, values)
-    worker = _Worker(
-        {env_name(k): v for k, v in values.items()},
-        args=("--processes", str(processes)) if processes > 1 else (),
-    )
+    worker, settings = _start_worker(broker, overrides, "p", processes)
     try:
-        worker.wait()
         asyncio.run(_publish_and_collect(settings, [dict(e, id=f"w-{e['id']}") for e in events]))
         best: Collected | None = None
         for round_ in range(rounds):
@@ -609,16 +616,8 @@ def _cache_hits(
 
 def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int) -> float:
     """Events/s of a worker (``processes`` members) on texts it has never seen, cache off."""
-    from llm_shield.streams.config import env_name, load_settings
-
-    values = _worker_values(broker, f"{uuid.uuid4().hex[:6]}-c{processes}", overrides)
-    worker = _Worker(
-        {env_name(k): v for k, v in values.items()},
-        args=("--processes", str(processes)) if processes > 1 else (),
-    )
+    worker, settings = _start_worker(broker, overrides, "c", processes)
     try:
-        worker.wait()
-        settings = load_settings(None, values)
         return asyncio.run(_publish_and_collect(settings, events)).events_per_s
     finally:
         worker.stop()
@@ -637,7 +636,6 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     home = default_home()
     threads = 0
     events = build_events(events_count)
-    unique = list(dict.fromkeys(e["text"] for e in events))
     cores = os.cpu_count() or 1
     report: dict[str, Any] = {
         "machine": {
@@ -648,7 +646,6 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
             "threads": threads or cores,
         },
         "events": len(events),
-        "unique_texts": len(unique),
     }
     # The stream's own texts, each once: the raw model, the replay and the worker all get these
     # (repeats would be scored once per batch and flatter the pipeline).
@@ -658,6 +655,8 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         for i, e in enumerate(events)
         if not (e["text"] in seen_texts or seen_texts.add(e["text"]))
     ]
+    unique = [e["text"] for e in stream]
+    report["unique_texts"] = len(unique)
     small = unique[: 60 if quick else 300]
     _say(f"one text at a time on {len(small)} texts")
     report["one_at_a_time_texts_per_s"] = one_at_a_time(home, small, variant, threads)

@@ -181,8 +181,8 @@ class Supervisor:
             if self._stop_signal is not None:
                 return max(worst, self._stop_all(self._stop_signal))
             now = time.monotonic()
+            self._announce_if_ready()
             for member in self.members:
-                self._announce_if_ready()
                 process = member.process
                 if member.restart_at is not None:
                     if now >= member.restart_at:

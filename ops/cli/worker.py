@@ -36,19 +36,23 @@ def _processes(value: str) -> int:
     return count
 
 
-def _member_args(argv: Sequence[str]) -> list[str]:
-    """This command's own arguments without --processes, for each member to run."""
-    argv = list(argv)
-    if "worker" in argv:
-        argv = argv[argv.index("worker") + 1 :]
-    args, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in ("--processes", "-p"):
-            skip = True
-        elif not arg.startswith(("--processes=", "-p")):
-            args.append(arg)
+def _member_args(
+    config_file: Path | None,
+    broker: str | None,
+    assignments: Sequence[str],
+    echo: bool,
+    as_json: bool,
+) -> list[str]:
+    """The worker command each member runs: this one's options, one process each."""
+    args = ["--processes", "1", "--echo" if echo else "--no-echo"]
+    if as_json:
+        args.append("--json")
+    if config_file is not None:
+        args += ["--config", str(config_file)]
+    if broker:
+        args += ["--broker", broker]
+    for assignment in assignments:
+        args += ["--set", assignment]
     return args
 
 
@@ -84,7 +88,8 @@ def worker(
     settings = command_settings(config_file, broker, assignments)
     count = _processes(processes)
     if count > 1:
-        sys.exit(_supervise(settings, count))
+        member = _member_args(config_file, broker, assignments, echo, as_json)
+        sys.exit(_supervise(settings, count, member))
     from llm_shield.streams.supervisor import MEMBER_ENV, MEMBER_READY, die_with_supervisor
     from llm_shield.streams.worker import run_worker
 
@@ -116,7 +121,7 @@ def worker(
     sys.exit(code)
 
 
-def _supervise(settings: Any, count: int) -> int:
+def _supervise(settings: Any, count: int, member_args: Sequence[str]) -> int:
     import asyncio
 
     from llm_shield.streams.config import env_name
@@ -146,7 +151,7 @@ def _supervise(settings: Any, count: int) -> int:
         )
 
     supervisor = Supervisor(
-        [sys.executable, "-m", "llm_shield.ops.cli", "worker", *_member_args(sys.argv[1:])],
+        [sys.executable, "-m", "llm_shield.ops.cli", "worker", *member_args],
         count,
         env_for=env_for,
         on_ready=ready,

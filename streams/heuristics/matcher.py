@@ -14,6 +14,7 @@ can only match more. Patterns that name a non-ASCII character are always tried w
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -119,6 +120,13 @@ class PatternSet:
     def search(self, text: str) -> list[int]:
         """Indices of the patterns that match, in pattern order."""
         return [i for i in self.candidates(text) if self.patterns[i].search(text)]
+
+
+@functools.cache
+def shared_pattern_set(patterns: tuple[re.Pattern[str], ...], engine: str = "auto") -> PatternSet:
+    """One ``PatternSet`` per pattern tuple and engine in a process: compiling takes about a
+    second, and every scanner instance of a kind shares the same patterns."""
+    return PatternSet(patterns, engine=engine)
 
 
 def _collect(pattern_id: int, start: int, end: int, flags: int, found: set[int]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_shield.streams.heuristics.evidence import noisy_or
-from llm_shield.streams.heuristics.matcher import PatternSet
+from llm_shield.streams.heuristics.matcher import PatternSet, shared_pattern_set
 from llm_shield.streams.heuristics.normalize import (
     has_zero_width,
     mixed_script_words,
@@ -347,16 +347,6 @@ _HOW_TO = re.compile(r"^\W*(?:how|where|what|why|can|is|does)\b[^.!?]{0,120}\?\W
 _MODE_ONLY = re.compile(r"\bmode\b")
 
 
-_MATCHERS: dict[str, PatternSet] = {}
-
-
-def pattern_set(engine: str = "auto") -> PatternSet:
-    """All of ``PATTERNS`` in one matcher (built once per engine)."""
-    if engine not in _MATCHERS:
-        _MATCHERS[engine] = PatternSet([p.regex for p in PATTERNS], engine=engine)
-    return _MATCHERS[engine]
-
-
 def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
     scores: dict[str, float] = {}
     for index in matcher.candidates(text):  # in pattern order, as if every pattern were tried
@@ -400,7 +390,7 @@ class HeuristicPromptInjection:
         """``engine``: how the patterns are matched (see ``matcher.PatternSet``); the results
         are the same whichever it is."""
         self.threshold = threshold
-        self.matcher = pattern_set(engine)
+        self.matcher = shared_pattern_set(tuple(p.regex for p in PATTERNS), engine)
 
     def scan(self, text: str) -> ScanResult:
         seen = views(text)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_shield.streams.heuristics.evidence import noisy_or
-from llm_shield.streams.heuristics.matcher import PatternSet
+from llm_shield.streams.heuristics.matcher import shared_pattern_set
 from llm_shield.streams.heuristics.normalize import views
 from llm_shield.streams.scanner import ScanResult
 
@@ -199,16 +199,6 @@ RULES: tuple[_Rule, ...] = (
 )
 
 
-_MATCHERS: dict[str, PatternSet] = {}
-
-
-def pattern_set(engine: str = "auto") -> PatternSet:
-    """All of ``RULES`` in one matcher (built once per engine)."""
-    if engine not in _MATCHERS:
-        _MATCHERS[engine] = PatternSet([rule.regex for rule in RULES], engine=engine)
-    return _MATCHERS[engine]
-
-
 class HeuristicToxicity:
     """Per-category scores in ``categories``; the verdict score is the highest of them."""
 
@@ -220,7 +210,7 @@ class HeuristicToxicity:
         """``engine``: how the rules are matched (see ``matcher.PatternSet``); the results are
         the same whichever it is."""
         self.threshold = threshold
-        self.matcher = pattern_set(engine)
+        self.matcher = shared_pattern_set(tuple(rule.regex for rule in RULES), engine)
 
     def scan(self, text: str) -> ScanResult:
         view = views(text).deleeted

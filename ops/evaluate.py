@@ -449,3 +449,58 @@ if __name__ == "__main__":  # pragma: no cover
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "ops/data/heldout")
     sys.stdout.write(orjson.dumps(heuristic_report(folder), option=orjson.OPT_INDENT_2).decode())
     sys.stdout.write("\n")
+
+
+CONVERSATION_SETS = {
+    "tuning": "conversations/tuning.jsonl",
+    "held-out": "conversations/heldout.jsonl",
+}
+
+
+def evaluate_conversations(
+    home: Path, overrides: dict[str, Any] | None = None, sets: Sequence[str] = ("held-out",)
+) -> dict[str, Any]:
+    """Multi-turn sets (ops/conversations): a conversation counts as caught when any of its
+    turns is not allowed. Scored twice through the default pipeline: with conversation state
+    (the worker's default) and with every turn alone, so the gain of context is visible with its
+    cost in false positives. ``tuning`` chooses the conversation settings, ``held-out`` reports.
+    """
+    from llm_shield.streams.conversation import ConversationBook
+    from llm_shield.streams.events import Event
+
+    root = Path(__file__).parent
+    report: dict[str, Any] = {}
+    for name in sets:
+        cases = load_cases(root / CONVERSATION_SETS[name])
+        rows: dict[str, Any] = {}
+        for mode in ("per turn", "conversation"):
+            pipeline = _pipeline(home, dict(overrides or {}))
+            if mode == "conversation":
+                pipeline.conversations = ConversationBook(pipeline.settings.conversations)
+            flagged, labels = [], []
+            turns_flagged = {"attack": 0, "benign": 0}
+            by_style: dict[str, list[bool]] = {}
+            started = time.perf_counter()
+            turn_count = 0
+            for case in cases:
+                caught = False
+                for index, text in enumerate(case["turns"]):
+                    event = Event(id=f"{case['id']}-{index}", text=text, conversation_id=case["id"])
+                    verdict = pipeline.scan_events([event])[0]
+                    turn_count += 1
+                    if verdict.decision != "allow":
+                        caught = True
+                        turns_flagged[case["label"]] += 1
+                flagged.append(caught)
+                labels.append(1 if case["label"] == "attack" else 0)
+                by_style.setdefault(case["style"], []).append(caught)
+            seconds = time.perf_counter() - started
+            row = binary_counts(labels, flagged)
+            row["by_style"] = {
+                style: round(sum(hits) / len(hits), 4) for style, hits in sorted(by_style.items())
+            }
+            row["turns_not_allowed"] = turns_flagged  # by the conversation's label
+            row["turns_per_s"] = round(turn_count / seconds, 1) if seconds else None
+            rows[mode] = row
+        report[name] = rows
+    return report

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +26,11 @@ from llm_shield.streams.events import (
     DeadLetter,
     RawRecord,
 )
+from llm_shield.streams.kafka import OneRecordBatches
 from llm_shield.streams.pipeline import Outcome, Pipeline
 from llm_shield.streams.replies import ReplyRouter, ReplySender, header
 from llm_shield.streams.security import faust_credentials
+from llm_shield.streams.stats import WindowCounts, WindowKey, window_record
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +143,10 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.kafka.commit_interval_seconds,
         producer_acks=-1,
+        # The conversation table lives in memory: a new owner of a partition re-reads its whole
+        # changelog either way, so standby copies would only cost memory (and faust applies
+        # them in batches of 1,000, so they are not current anyway).
+        table_standby_replicas=0,
     )
     topics = settings.topics
 
@@ -156,7 +164,56 @@ def create_app(
     replies = ReplyRouter(settings.inline.reply_prefix, on_reply_refused)
     answer = ReplySender(settings)
 
-    async def publish(records: Sequence[RawRecord], outcomes: Sequence[Outcome]) -> None:
+    conversations = pipeline.conversations
+    changelog: str | None = None
+    if conversations is not None:
+        # The conversation state: a Faust table whose changelog is partitioned like the inputs
+        # (key events by conversation_id so a conversation stays on one partition). Faust creates
+        # the changelog, recovers a partition's states when the worker gets the partition (after
+        # a restart, on a rebalance) and drops them when it loses it; the worker writes the
+        # changes itself, beside the verdicts, so they are acknowledged before the inputs.
+        table = app.Table(
+            "conversations",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.kafka.partitions,
+            help="llm-shield conversation state by conversation_id",
+        )
+        store = table.data
+        conversations.bind(store.data, store._key_partition)
+        changelog = table.changelog_topic_name
+        changelog_writer = OneRecordBatches(settings, "changelog")
+
+        @table.on_recover
+        async def _reindex() -> None:
+            conversations.reindex()
+            log.info("conversation state: %d conversations held", len(conversations))
+
+        every = max(1.0, min(60.0, settings.conversations.idle_seconds / 4))
+
+        @app.timer(every, name="llm-shield-conversations-expiry")
+        async def _expire() -> None:
+            gone = conversations.expire()
+            if gone:
+                send = changelog_writer.send
+                await asyncio.gather(
+                    *[await send(changelog, key, None, where) for where, key in gone]
+                )
+
+        @app.on_before_shutdown.connect  # after the agents: their last changes are sent
+        async def _stop_changelog(sender: Any, **kwargs: Any) -> None:
+            await changelog_writer.close()
+
+    def scan(records: Sequence[RawRecord]) -> tuple[list[Outcome], list]:
+        """The pipeline on one batch, and the conversation changes it made (taken in the same
+        thread, so another batch's changes never ride along)."""
+        outcomes = pipeline.process(records)
+        return outcomes, conversations.drain() if conversations is not None else []
+
+    async def publish(
+        records: Sequence[RawRecord], outcomes: Sequence[Outcome], changes: Sequence = ()
+    ) -> None:
         """Hand every output to the producer, then wait for all the broker's acks.
 
         The transport producer is used directly: faust's ``Topic.send`` wraps each record in
@@ -181,17 +238,20 @@ def create_app(
                 pending.append(await send(topics.alerts, key, body, None, None, None))
             if reply_to is not None:
                 answer.send(reply_to, key, body)
+        for partition, key, value in changes:
+            pending.append(await changelog_writer.send(changelog, key, value, partition))
         await asyncio.gather(*pending)
 
     async def deliver(
         stream: faust.StreamT,
         events: list,
         records: Sequence[RawRecord],
-        outcomes: Sequence[Outcome],
+        scanned: tuple[list[Outcome], list],
     ) -> None:
-        """Publish a batch's outputs, then ack its inputs: an offset is only committable once
-        every verdict of its batch is acknowledged by the broker."""
-        await publish(records, outcomes)
+        """Publish a batch's outputs and conversation changes, then ack its inputs: an offset is
+        only committable once every verdict of its batch is acknowledged by the broker."""
+        outcomes, changes = scanned
+        await publish(records, outcomes, changes)
         for event in events:
             await stream.ack(event)
         if on_outcomes is not None:
@@ -266,24 +326,24 @@ def create_app(
                     pacer.saw_events()
                     records = to_records(events, default_kind)
                     started = time.perf_counter()
-                    scanning = loop.run_in_executor(executor, pipeline.process, records)
+                    scanning = loop.run_in_executor(executor, scan, records)
                     try:
-                        outcomes = await asyncio.shield(scanning)
+                        scanned = await asyncio.shield(scanning)
                     except asyncio.CancelledError:
                         # Stopping (SIGTERM, Ctrl-C, rebalance away): finish the batch in
                         # flight and deliver it, so a graceful stop leaves nothing to redo.
-                        outcomes = await scanning
+                        scanned = await scanning
                         if in_flight is not None:
                             await in_flight
                         in_flight = None
-                        await deliver(stream, events, records, outcomes)
+                        await deliver(stream, events, records, scanned)
                         raise
                     if on_batch is not None:
                         on_batch(len(records), time.perf_counter() - started)
                     # One batch is delivered while the next one is scanned; acks stay in order.
                     if in_flight is not None:
                         await in_flight
-                    in_flight = asyncio.ensure_future(deliver(stream, events, records, outcomes))
+                    in_flight = asyncio.ensure_future(deliver(stream, events, records, scanned))
         finally:
             if in_flight is not None:
                 await in_flight
@@ -295,6 +355,38 @@ def create_app(
     @app.agent(responses, name="scan-responses")
     async def scan_responses(stream: faust.StreamT) -> None:
         await handle(stream, "response")
+
+    windows = pipeline.windows
+    if windows is not None:
+        worker_name = f"{socket.gethostname()}-{os.getpid()}"
+
+        async def publish_windows(closed: Sequence[tuple[WindowKey, WindowCounts]]) -> None:
+            if not closed:
+                return
+            send = app.producer.send
+            pending = [
+                await send(
+                    topics.stats,
+                    key.tenant.encode(),
+                    window_record(key, windows.window_seconds, counts, worker_name),
+                    None,
+                    None,
+                    None,
+                )
+                for key, counts in closed
+            ]
+            await asyncio.gather(*pending)
+
+        @app.timer(1.0, name="llm-shield-stats")
+        async def _stats() -> None:
+            await publish_windows(windows.closed())
+
+        @app.on_before_shutdown.connect  # what was counted in the open windows is not lost
+        async def _flush_stats(sender: Any, **kwargs: Any) -> None:
+            try:
+                await publish_windows(windows.flush())
+            except Exception:  # noqa: BLE001 - a stop must not fail on the last stats
+                log.warning("could not publish the last stats windows", exc_info=True)
 
     if pacer.enabled:
 

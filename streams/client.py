@@ -309,7 +309,8 @@ class ShieldClient:
                     await self._producer.send(
                         topic,
                         value=orjson.dumps(event),
-                        key=event["id"].encode(),
+                        # A conversation's turns share a partition, where its state lives.
+                        key=(event.get("conversation_id") or event["id"]).encode(),
                         headers=[*headers, (CORRELATION_HEADER, event["id"].encode())],
                     )
                 )

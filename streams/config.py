@@ -87,6 +87,9 @@ class TopicSettings:
     verdicts: str = "llm-shield.verdicts"
     alerts: str = "llm-shield.alerts"
     deadletter: str = "llm-shield.deadletter"
+    # Per-tenant policy overrides (compacted, key = tenant) and the one-minute stats windows.
+    policies: str = "llm-shield.policies"
+    stats: str = "llm-shield.stats"
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class ServeSettings:
 
 
 MODES = ("heuristic", "ml", "hybrid", "ensemble")
+FAIL_MODES = ("open", "closed")
 SENTENCE_WINDOWS = ("off", "responses", "all")
 FALLBACKS = ("heuristic", "none")
 DEFAULT_MODEL = "multi_task/starter-minilm"
@@ -196,6 +200,9 @@ class ScannerSettings:
     model: str = DEFAULT_MODEL
     variant: str = "int8"
     fallback: str = "heuristic"
+    # When the model could not run and the heuristic answered (``heuristic_fallback``): "open"
+    # decides on the heuristic's score, "closed" blocks the event (unless the action is ignore).
+    fail_mode: str = "open"
 
 
 def _scanner_defaults() -> dict[str, ScannerSettings]:
@@ -228,6 +235,47 @@ class ScannersSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """Per-tenant overrides read live from ``topics.policies`` (``llm-shield policy set``)."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ConversationSettings:
+    """Conversation state kept per ``conversation_id`` in a changelog-backed Faust table."""
+
+    enabled: bool = True
+    # Turns remembered per conversation (their ids, risks and decisions).
+    max_turns: int = 20
+    # The injection scanner also scores the last this-many prompts joined (1 = off), so an
+    # instruction split across turns is read whole.
+    joined_prompts: int = 4
+    # The injection score a joined text needs to escalate (higher than a single prompt's: benign
+    # questions on one topic read as more insistent together). Chosen on ops/conversations/
+    # tuning.jsonl: benign joined texts reached 0.76 there, split attacks 0.78 to 1.00.
+    joined_threshold: float = 0.8
+    # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
+    decay: float = 0.8
+    # A conversation whose rolling risk reaches this is escalated (an alert).
+    escalation_risk: float = 0.9
+    # What an escalation does to the turn's decision: block | flag | ignore.
+    action: str = "block"
+    # State of a conversation without a turn for this long is dropped.
+    idle_seconds: float = 3600.0
+    # At most this many conversations are kept per worker; the least recently seen go first.
+    max_conversations: int = 100_000
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    """Tumbling windows of counts, flags, score histograms and latency per tenant and kind."""
+
+    enabled: bool = True
+    window_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     broker: str = "127.0.0.1:9092"
     group_id: str = "llm-shield"
@@ -244,6 +292,9 @@ class Settings:
     scanners: ScannersSettings = field(default_factory=ScannersSettings)
     inline: InlineSettings = field(default_factory=InlineSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    policies: PolicySettings = field(default_factory=PolicySettings)
+    conversations: ConversationSettings = field(default_factory=ConversationSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
     @property
     def input_topics(self) -> tuple[str, str]:
@@ -252,6 +303,11 @@ class Settings:
     @property
     def output_topics(self) -> tuple[str, str, str]:
         return (self.topics.verdicts, self.topics.alerts, self.topics.deadletter)
+
+    @property
+    def context_topics(self) -> tuple[str, str]:
+        """Topics of the stream's context: policies in, stats out (created with the others)."""
+        return (self.topics.policies, self.topics.stats)
 
 
 def setting_names() -> dict[str, type]:
@@ -440,6 +496,10 @@ def _validate(settings: Settings) -> Settings:
             f"scanners.{name}.variant must be fp32, fp16 or int8, got {scanner.variant!r}",
         )
         need("/" in scanner.model, f"scanners.{name}.model must look like task/name")
+        need(
+            scanner.fail_mode in FAIL_MODES,
+            f"scanners.{name}.fail_mode must be open or closed, got {scanner.fail_mode!r}",
+        )
         for key in ("response_threshold", "short_text_threshold"):
             value = getattr(scanner, key)
             need(0.0 <= value <= 1.0, f"scanners.{name}.{key} must be between 0 and 1, got {value}")
@@ -479,6 +539,28 @@ def _validate(settings: Settings) -> Settings:
     )
     need(inline.fetch_max_wait_ms >= 1, "inline.fetch_max_wait_ms must be at least 1")
     need(inline.stale_reply_topic_seconds >= 60, "inline.stale_reply_topic_seconds must be >= 60")
+    conversations = settings.conversations
+    need(conversations.max_turns >= 1, "conversations.max_turns must be at least 1")
+    need(
+        1 <= conversations.joined_prompts <= conversations.max_turns,
+        "conversations.joined_prompts must be between 1 (off) and conversations.max_turns",
+    )
+    need(0.0 <= conversations.decay <= 1.0, "conversations.decay must be between 0 and 1")
+    need(
+        0.0 < conversations.joined_threshold <= 1.0,
+        "conversations.joined_threshold must be in (0, 1]",
+    )
+    need(
+        0.0 < conversations.escalation_risk <= 1.0,
+        "conversations.escalation_risk must be in (0, 1]",
+    )
+    need(
+        conversations.action in ACTIONS,
+        f"conversations.action must be one of {', '.join(ACTIONS)}, got {conversations.action!r}",
+    )
+    need(conversations.idle_seconds > 0, "conversations.idle_seconds must be > 0")
+    need(conversations.max_conversations >= 1, "conversations.max_conversations must be >= 1")
+    need(settings.stats.window_seconds >= 1, "stats.window_seconds must be at least 1")
     need(0 < settings.serve.port < 65536, "serve.port must be a port number")
     need(settings.serve.max_concurrency >= 1, "serve.max_concurrency must be at least 1")
     need(
@@ -570,3 +652,15 @@ def parse_assignment(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise ConfigError(f"--set expects name=value, got {text!r}")
     return name.strip(), value
+
+
+def override_settings(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
+    """``settings`` with some dotted ``values`` changed, coerced and validated like any layer
+    (a tenant policy is one); a bad name or value raises ``ConfigError`` naming the field."""
+    names = setting_names()
+    coerced: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in names:
+            raise ConfigError(f"unknown setting {name!r}")
+        coerced[name] = _coerce(name, names[name], raw, source)
+    return _validate(_merge(Settings, settings, coerced, ""))

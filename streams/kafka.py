@@ -113,25 +113,35 @@ def _admin(settings: Settings, timeout_seconds: float) -> AIOKafkaAdminClient:
     )
 
 
+def _new_topic(settings: Settings, name: str) -> NewTopic:
+    """The policies topic is compacted (its latest record per tenant is the policy) and has one
+    partition, so every policy's records stay in order; the others follow ``kafka.partitions``."""
+    if name == settings.topics.policies:
+        return NewTopic(
+            name=name,
+            num_partitions=1,
+            replication_factor=settings.kafka.replication_factor,
+            topic_configs={"cleanup.policy": "compact"},
+        )
+    return NewTopic(
+        name=name,
+        num_partitions=settings.kafka.partitions,
+        replication_factor=settings.kafka.replication_factor,
+    )
+
+
 async def ensure_topics(settings: Settings, timeout_seconds: float | None = None) -> list[str]:
-    """Create the five SPEC topics that do not exist yet; returns the names created."""
+    """Create the SPEC topics that do not exist yet; returns the names created."""
     timeout_seconds = (
         settings.kafka.connect_timeout_seconds if timeout_seconds is None else timeout_seconds
     )
     admin = await start_client(lambda: _admin(settings, timeout_seconds), settings, timeout_seconds)
     try:
         existing = set(await admin.list_topics())
-        wanted = [*settings.input_topics, *settings.output_topics]
+        wanted = [*settings.input_topics, *settings.output_topics, *settings.context_topics]
         missing = [name for name in wanted if name not in existing]
         if missing:
-            new_topics = [
-                NewTopic(
-                    name=name,
-                    num_partitions=settings.kafka.partitions,
-                    replication_factor=settings.kafka.replication_factor,
-                )
-                for name in missing
-            ]
+            new_topics = [_new_topic(settings, name) for name in missing]
             try:
                 await admin.create_topics(new_topics)
             except TopicAlreadyExistsError:
@@ -350,7 +360,11 @@ class PublishReport:
 
 
 def route_line(line: bytes, settings: Settings, topic: str | None) -> tuple[str, bytes | None]:
-    """Pick the topic and key for one JSONL line: ``--topic`` wins, then the event's ``kind``."""
+    """Pick the topic and key for one JSONL line: ``--topic`` wins, then the event's ``kind``.
+
+    The key is the event's ``conversation_id`` where it has one, so that every turn of a
+    conversation lands on one partition (its state lives with the partition), else its ``id``.
+    """
     key: bytes | None = None
     kind = None
     try:
@@ -358,7 +372,9 @@ def route_line(line: bytes, settings: Settings, topic: str | None) -> tuple[str,
     except orjson.JSONDecodeError:
         data = None
     if isinstance(data, dict):
-        if isinstance(data.get("id"), str):
+        if isinstance(data.get("conversation_id"), str) and data["conversation_id"]:
+            key = data["conversation_id"].encode()
+        elif isinstance(data.get("id"), str):
             key = data["id"].encode()
         kind = data.get("kind")
     if topic is None:
@@ -488,3 +504,172 @@ async def wait_for_partitions(
         if time.monotonic() >= deadline:
             raise BrokerError(f"topic {topic!r} does not exist on the broker")
         await asyncio.sleep(0.2)
+
+
+RecordHandler = Callable[[bytes | None, bytes | None], Any]
+
+
+class TopicFollower:
+    """Every partition of one topic, read from the beginning and then followed as it grows: how
+    each worker keeps the policies topic (a compacted topic is a table: the latest record per key
+    counts). No consumer group, so every follower sees every record at once.
+
+    ``start`` returns once the records that were there at start are handed to ``on_record``;
+    ``follow`` then hands over each new one within about ``wait_ms`` of its write.
+    """
+
+    def __init__(
+        self, settings: Settings, topic: str, on_record: RecordHandler, wait_ms: int = 50
+    ) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.on_record = on_record
+        self.wait_ms = wait_ms
+        self.consumer: AIOKafkaConsumer | None = None
+        self.records = 0
+
+    async def start(self, timeout_seconds: float | None = None) -> None:
+        settings = self.settings
+        consumer = await start_client(
+            lambda: AIOKafkaConsumer(
+                bootstrap_servers=settings.broker,
+                **aiokafka_options(settings),
+                client_id=f"{settings.kafka.client_id}-follow",
+                enable_auto_commit=False,
+                group_id=None,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=self.wait_ms,
+            ),
+            settings,
+            timeout_seconds,
+        )
+        self.consumer = consumer
+        try:
+            partitions = await wait_for_partitions(consumer, self.topic, timeout_seconds)
+            assignment = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(assignment)
+            await consumer.seek_to_beginning(*assignment)
+            ends = await consumer.end_offsets(assignment)
+            while not await self._caught_up(ends):
+                await self.poll()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _caught_up(self, ends: dict[TopicPartition, int]) -> bool:
+        assert self.consumer is not None
+        for tp, end in ends.items():
+            if await self.consumer.position(tp) < end:
+                return False
+        return True
+
+    async def poll(self) -> None:
+        """Hand over what one fetch returns (waits at most ``wait_ms`` for it)."""
+        assert self.consumer is not None
+        batches = await self.consumer.getmany(timeout_ms=self.wait_ms, max_records=1000)
+        for records in batches.values():
+            for record in records:
+                self.records += 1
+                try:
+                    self.on_record(record.key, record.value)
+                except Exception:  # noqa: BLE001 - one bad record must not stop the follower
+                    log.exception("could not apply a record of %s", self.topic)
+
+    async def follow(self) -> None:
+        """Hand over new records until cancelled; a broker that goes away is waited for."""
+        while True:
+            try:
+                await self.poll()
+            except KafkaError as exc:
+                log.warning("reading %s failed (%s); retrying", self.topic, exc)
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await _close_quietly(self.consumer)
+            self.consumer = None
+
+
+async def read_table(settings: Settings, topic: str) -> dict[bytes, bytes]:
+    """A compacted topic as it stands: the latest value per key (a tombstone removes the key)."""
+    table: dict[bytes, bytes] = {}
+
+    def keep(key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+
+    follower = TopicFollower(settings, topic, keep)
+    await follower.start()
+    await follower.stop()
+    return table
+
+
+async def write_record(settings: Settings, topic: str, key: bytes, value: bytes | None) -> None:
+    """One record (``None``: a tombstone), acknowledged by every in-sync replica."""
+    producer = await start_client(
+        lambda: AIOKafkaProducer(
+            bootstrap_servers=settings.broker,
+            **aiokafka_options(settings),
+            client_id=f"{settings.kafka.client_id}-write",
+            acks="all",
+        ),
+        settings,
+    )
+    try:
+        await producer.send_and_wait(topic, value=value, key=key)
+    except KafkaError as exc:
+        raise BrokerError(f"writing to {topic} failed: {exc}") from None
+    finally:
+        await producer.stop()
+
+
+class OneRecordBatches:
+    """A producer that sends every record in a batch of its own, for changelog topics.
+
+    Tansu answers a partition's end offset with the last record batch's base offset + 1, so
+    after a batch of several records the end it reports is too low; faust's table recovery stops
+    there (stale state) and can later crash on it (``ConsistencyError``: persisted offset higher
+    than the highwater). One record per batch keeps the reported end exact, on any broker.
+    """
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+
+    async def _ready(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._starting:
+            if self._producer is None:
+                settings = self.settings
+                self._producer = await start_client(
+                    lambda: AIOKafkaProducer(
+                        bootstrap_servers=settings.broker,
+                        **aiokafka_options(settings),
+                        client_id=f"{settings.kafka.client_id}-{self.name}",
+                        acks="all",
+                        linger_ms=0,
+                        max_batch_size=1,  # a record never shares a batch
+                        max_request_size=16 * 1024 * 1024,
+                    ),
+                    settings,
+                )
+        return self._producer
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes | None, partition: int | None
+    ) -> asyncio.Future:
+        """Queue one record; the future it returns resolves once the broker acknowledged it."""
+        producer = await self._ready()
+        return await producer.send(topic, value, key=key, partition=partition)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await _close_quietly(self._producer)
+            self._producer = None

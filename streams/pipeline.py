@@ -1,21 +1,32 @@
 """The one pipeline: a batch of raw records in, one verdict or dead letter per record out.
 
 decode and validate -> result cache -> heuristic prefilter -> batched ONNX classifiers (the
-``ScannerSet``) -> policy -> verdict. Plain synchronous Python with no
-I/O, so the Faust agent, ``replay`` and ``scan`` are thin adapters and tests need no broker.
+``ScannerSet``) -> policy (the tenant's, where it has one) -> conversation -> verdict. Plain
+synchronous Python with no I/O, so the Faust agent, ``replay`` and ``scan`` are thin adapters and
+tests need no broker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from llm_shield.streams.config import Settings
+from llm_shield.streams.config import ScannersSettings, Settings
+from llm_shield.streams.conversation import (
+    ConversationBook,
+    ConversationState,
+    Turn,
+    advance,
+    joined_prompts,
+)
 from llm_shield.streams.events import DeadLetter, Event, RawRecord, decode_record
 from llm_shield.streams.policy import DECISIONS, decide
 from llm_shield.streams.scanner import Scanner, ScanResult
 from llm_shield.streams.scanner_set import ScannerSet
+from llm_shield.streams.stats import WindowedStats
+from llm_shield.streams.tenant_policy import PolicyBook
 from llm_shield.streams.verdict import Verdict, utc_timestamp
 
 Outcome = Verdict | DeadLetter
@@ -31,6 +42,7 @@ class PipelineStats:
     decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DECISIONS, 0))
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     flagged_by_scanner: dict[str, int] = field(default_factory=dict)
+    escalations: int = 0
 
 
 def _all_cached(results: Iterable[ScanResult]) -> bool:
@@ -45,11 +57,19 @@ class Pipeline:
         scanners: Mapping[str, Scanner] | None = None,
         *,
         clock: Callable[[], float] = time.perf_counter,
+        policies: PolicyBook | None = None,
+        conversations: ConversationBook | None = None,
+        windows: WindowedStats | None = None,
     ) -> None:
+        """``policies`` (tenant overrides), ``conversations`` (state per conversation_id) and
+        ``windows`` (windowed stats) are the stream's context; each is optional."""
         self.settings = settings
         self.scanners = ScannerSet(settings, scanners)
         self.clock = clock
         self.stats = PipelineStats()
+        self.policies = policies
+        self.conversations = conversations
+        self.windows = windows
 
     def decode(self, record: RawRecord) -> Event | DeadLetter:
         return decode_record(
@@ -64,7 +84,12 @@ class Pipeline:
         started = self.clock()
         decoded = [self.decode(record) for record in records]
         events = [item for item in decoded if isinstance(item, Event)]
-        verdicts = iter(self._scan(events, started))
+        partitions = [
+            record.partition
+            for record, item in zip(records, decoded, strict=True)
+            if isinstance(item, Event)
+        ]
+        verdicts = iter(self._scan(events, started, partitions))
         outcomes: list[Outcome] = []
         for item in decoded:
             if isinstance(item, Event):
@@ -84,18 +109,125 @@ class Pipeline:
         reasons = self.stats.dead_letter_reasons
         reasons[dead.reason] = reasons.get(dead.reason, 0) + 1
 
-    def _scan(self, events: Sequence[Event], started: float) -> list[Verdict]:
+    def _scan(
+        self,
+        events: Sequence[Event],
+        started: float,
+        partitions: Sequence[int | None] | None = None,
+    ) -> list[Verdict]:
+        """Scan as few batches as there are policies in the batch (one, usually); a prompt of a
+        conversation is also scored joined with its conversation's last prompts."""
         if not events:
             return []
-        texts = [event.text for event in events]
-        per_scanner = self.scanners.scan(texts, [event.kind for event in events])
+        policies = [self._policy(event) for event in events]
+        joined = self._joined_texts(events)
+        groups: dict[int, list[int]] = {}
+        for index, (scanners, _version) in enumerate(policies):
+            groups.setdefault(id(scanners), []).append(index)
+        results: list[dict[str, ScanResult]] = [{} for _ in events]
+        joined_results: dict[int, ScanResult] = {}
+        for indices in groups.values():
+            scanners = policies[indices[0]][0]
+            extra = [i for i in indices if i in joined]
+            texts = [events[i].text for i in indices] + [joined[i] for i in extra]
+            kinds = [events[i].kind for i in indices] + ["prompt"] * len(extra)
+            per_scanner = self.scanners.scan(texts, kinds, scanners)
+            for position, i in enumerate(indices):
+                results[i] = {name: per_scanner[name][position] for name in per_scanner}
+            for position, i in enumerate(extra, start=len(indices)):
+                joined_results[i] = per_scanner["prompt_injection"][position]
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
+        now = time.time()
         verdicts = []
         for index, event in enumerate(events):
-            results = {name: per_scanner[name][index] for name in per_scanner}
-            verdicts.append(self._verdict(event, results, latency_ms, processed_at))
+            scanners, version = policies[index]
+            verdict = self._verdict(event, results[index], latency_ms, processed_at, scanners)
+            if version is not None:
+                verdict = dataclasses.replace(verdict, policy_version=version)
+            if self.conversations is not None and event.conversation_id is not None:
+                partition = partitions[index] if partitions is not None else None
+                verdict = self._converse(
+                    event, verdict, joined_results.get(index), scanners, now, partition
+                )
+            verdicts.append(verdict)
+        if self.windows is not None:
+            self.windows.add(verdicts)
         return verdicts
+
+    def _policy(self, event: Event) -> tuple[ScannersSettings, int | None]:
+        if self.policies is None:
+            return self.settings.scanners, None
+        return self.policies.scanners_for(event.tenant)
+
+    def _joined_texts(self, events: Sequence[Event]) -> dict[int, str]:
+        """Per prompt of a conversation with earlier prompts, those prompts and it as one text;
+        turns of one conversation in the same batch see each other in order."""
+        book = self.conversations
+        if book is None or "prompt_injection" not in self.scanners.names:
+            return {}
+        options = self.settings.conversations
+        joined: dict[int, str] = {}
+        working: dict[str, ConversationState | None] = {}
+        for index, event in enumerate(events):
+            cid = event.conversation_id
+            if cid is None or event.kind != "prompt":
+                continue
+            state = working[cid] if cid in working else book.get(cid)
+            if state is not None and state.holds(event.id):
+                continue  # delivered again: it was scored with its conversation already
+            text = joined_prompts(state, event.text, options)
+            if text is not None:
+                joined[index] = text
+            keep = options.joined_prompts - 1
+            prompts = (*(state.prompts if state else ()), event.text)[-keep:] if keep else ()
+            working[cid] = dataclasses.replace(state or ConversationState(), prompts=prompts)
+        return joined
+
+    def _converse(
+        self,
+        event: Event,
+        verdict: Verdict,
+        joined: ScanResult | None,
+        scanners: ScannersSettings,
+        now: float,
+        partition: int | None,
+    ) -> Verdict:
+        """Advance the event's conversation and let an escalation raise the decision; the
+        state is written to the partition its event came from (the changelog follows the input's
+        partitioning, as a Faust table's does)."""
+        assert self.conversations is not None and event.conversation_id is not None
+        options = self.settings.conversations
+        state = self.conversations.get(event.conversation_id)
+        turn = Turn(event.id, event.kind, verdict.risk_score, verdict.decision, now)
+        injection = scanners.get("prompt_injection")
+        threshold = 1.0 if injection.action == "ignore" else options.joined_threshold
+        state, view = advance(
+            state,
+            turn,
+            event.text,
+            options,
+            joined_score=joined.risk if joined is not None else None,
+            joined_threshold=threshold,
+        )
+        self.conversations.put(event.conversation_id, state, partition)
+        decision, risk = verdict.decision, verdict.risk_score
+        if view.escalated and options.action != "ignore":
+            self.stats.escalations += 1
+            if options.action == "block" and decision != "block":
+                decision = "block"
+            elif options.action == "flag" and decision == "allow":
+                decision = "flag"
+            if view.joined_score is not None and view.joined_score >= threshold:
+                risk = max(risk, round(view.joined_score, 4))
+            elif view.rolling_risk > risk:
+                risk = round(view.rolling_risk, 4)
+        if decision != verdict.decision:
+            self.stats.decisions[verdict.decision] -= 1
+            self.stats.decisions[decision] += 1
+        return dataclasses.replace(
+            verdict, decision=decision, risk_score=risk, conversation=view.to_dict()
+        )
 
     def _verdict(
         self,
@@ -103,11 +235,12 @@ class Pipeline:
         results: Mapping[str, ScanResult],
         latency_ms: float,
         processed_at: str,
+        scanners: ScannersSettings,
     ) -> Verdict:
-        decision = decide(results, self.settings.scanners)
-        scanners = {
+        decision = decide(results, scanners)
+        out = {
             name: result.to_dict(
-                threshold=self.settings.scanners.get(name).threshold,
+                threshold=scanners.get(name).threshold,
                 flagged=decision.flagged[name],
             )
             for name, result in results.items()
@@ -122,7 +255,7 @@ class Pipeline:
             kind=event.kind,
             decision=decision.decision,
             risk_score=decision.risk_score,
-            scanners=scanners,
+            scanners=out,
             cache_hit=_all_cached(results.values()),
             latency_ms=latency_ms,
             processed_at=processed_at,

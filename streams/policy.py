@@ -2,7 +2,8 @@
 
 Pure functions, so that the worker, ``replay`` and ``scan`` decide identically and tests need no
 broker. Actions: ``block`` and ``flag`` escalate the decision when the scanner flags; ``ignore``
-reports the scanner but leaves the decision and the risk score alone.
+reports the scanner but leaves the decision and the risk score alone. A scanner whose model could
+not run (``heuristic_fallback``) and whose ``fail_mode`` is ``closed`` counts as flagged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def decide(results: Mapping[str, ScanResult], scanners: ScannersSettings) -> Dec
     for name, result in results.items():
         settings = scanners.get(name)
         hit = is_flagged(result, settings.threshold)
+        if result.method == "heuristic_fallback" and settings.fail_mode == "closed":
+            hit = True  # fail closed: no model answer is no pass
         flagged[name] = hit
         if settings.action == "ignore":
             continue

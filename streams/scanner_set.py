@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from llm_shield.registry.errors import ShieldError
-from llm_shield.streams.config import SCANNER_NAMES, Settings
+from llm_shield.streams.config import SCANNER_NAMES, ScannersSettings, Settings
 from llm_shield.streams.errors import ModelUnavailable
 from llm_shield.streams.heuristics import VERSION as HEURISTICS_VERSION
 from llm_shield.streams.heuristics import (
@@ -254,16 +254,21 @@ class ScannerSet:
     # ------------------------------------------------------------------------------- scanning
 
     def scan(
-        self, texts: Sequence[str], kinds: Sequence[str] | None = None
+        self,
+        texts: Sequence[str],
+        kinds: Sequence[str] | None = None,
+        scanners: ScannersSettings | None = None,
     ) -> dict[str, list[ScanResult]]:
         """Every enabled scanner's result per text; ``kinds`` (prompt / response) choose the
-        thresholds and whether documents are also read sentence by sentence."""
+        thresholds and whether documents are also read sentence by sentence. ``scanners``
+        replaces the configured thresholds and modes (a tenant's policy); the models stay."""
         kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
+        scanners = scanners if scanners is not None else self.settings.scanners
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
         filled = [i for i, text in enumerate(texts) if text.strip()]
         if len(filled) < len(texts):  # blank texts are allowed as they are, without a model
-            inner = self.scan([texts[i] for i in filled], [kinds[i] for i in filled])
+            inner = self.scan([texts[i] for i in filled], [kinds[i] for i in filled], scanners)
             out = {name: [self._blank(name)] * len(texts) for name in self.names}
             for name in self.names:
                 for position, i in enumerate(filled):
@@ -272,12 +277,14 @@ class ScannerSet:
         heuristic = _Lazy(lambda name: self._heuristic_results(name, texts))
         out: dict[str, list[ScanResult]] = {}
         for group in self.groups.values():
-            out.update(self._scan_group(group, texts, kinds, heuristic))
+            names = [n for n in group.names if scanners.get(n).mode != "heuristic"]
+            if names:
+                out.update(self._scan_group(group, names, texts, kinds, heuristic, scanners))
         for name in self.names:
             if name not in out:
                 out[name] = heuristic[name]
             elif name in _BINARY:
-                out[name] = self._judge(name, texts, kinds, out[name], heuristic)
+                out[name] = self._judge(name, texts, kinds, out[name], heuristic, scanners)
         return {name: out[name] for name in self.names}
 
     def _blank(self, name: str) -> ScanResult:
@@ -298,10 +305,11 @@ class ScannerSet:
         kinds: Sequence[str],
         results: list[ScanResult],
         heuristic: _Lazy,
+        scanners: ScannersSettings,
     ) -> list[ScanResult]:
         """The threshold each text is judged by: responses have their own, and a short everyday
         turn ("ok", "continue") needs pattern evidence or a very confident model to be flagged."""
-        options = self.settings.scanners.get(name)
+        options = scanners.get(name)
         short_words = self.settings.models.short_text_words
         positive, negative = _BINARY[name]
         judged = []
@@ -360,12 +368,18 @@ class ScannerSet:
         return [mode == "all" or (mode == "responses" and kind == "response") for kind in kinds]
 
     def _scan_group(
-        self, group: ModelGroup, texts: Sequence[str], kinds: Sequence[str], heuristic: _Lazy
+        self,
+        group: ModelGroup,
+        names: list[str],
+        texts: Sequence[str],
+        kinds: Sequence[str],
+        heuristic: _Lazy,
+        scanners: ScannersSettings,
     ) -> dict[str, list[ScanResult]]:
         settle = self.settings.models.hybrid_settle_score
         need = np.zeros(len(texts), dtype=bool)
-        for name in group.names:
-            if self.settings.scanners.get(name).mode != "hybrid":
+        for name in names:
+            if scanners.get(name).mode != "hybrid":
                 need[:] = True
                 continue
             mask = np.array([r.risk < settle for r in heuristic[name]], dtype=bool)
@@ -385,10 +399,13 @@ class ScannerSet:
                 group.fail(exc)
                 scores = {}
         results: dict[str, list[ScanResult]] = {}
-        for name in group.names:
-            mode = self.settings.scanners.get(name).mode
+        for name in names:
+            mode = scanners.get(name).mode
+            threshold = scanners.get(name).threshold
             if mode == "ml" and len(scores) == len(texts):  # the common case: no heuristics run
-                results[name] = [self._result(group, name, scores[i]) for i in range(len(texts))]
+                results[name] = [
+                    self._result(group, name, scores[i], threshold) for i in range(len(texts))
+                ]
                 continue
             merged = []
             for i, h in enumerate(heuristic[name]):
@@ -398,11 +415,11 @@ class ScannerSet:
                     self.stats.fallbacks += 1
                     merged.append(h.evolve(method="heuristic_fallback"))
                 elif mode == "ensemble":
-                    m = self._result(group, name, scores[i])
+                    m = self._result(group, name, scores[i], threshold)
                     best = m if m.risk >= h.risk else h
                     merged.append(best.evolve(matched=h.matched, windows=m.windows))
                 else:
-                    merged.append(self._result(group, name, scores[i]))
+                    merged.append(self._result(group, name, scores[i], threshold))
             results[name] = merged
         return results
 
@@ -452,7 +469,9 @@ class ScannerSet:
                 self.stats.cache_misses += 1
         return out
 
-    def _result(self, group: ModelGroup, name: str, scores: ModelScores) -> ScanResult:
+    def _result(
+        self, group: ModelGroup, name: str, scores: ModelScores, threshold: float
+    ) -> ScanResult:
         assert group.classifier is not None
         spec = group.classifier.entry.outputs[name]
         labels = list(spec.labels)
@@ -472,7 +491,6 @@ class ScannerSet:
             )
         risk = probabilities[labels.index(spec.positive_label)]
         negative = next(label for label in labels if label != spec.positive_label)
-        threshold = self.settings.scanners.get(name).threshold
         span = scores.spans.get(name)
         return ScanResult(
             score=risk,

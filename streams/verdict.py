@@ -37,6 +37,10 @@ class Verdict:
     conversation_id: str | None = None
     tenant: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # The tenant policy version the decision was made under (0: the worker's own settings; None:
+    # policies off), and the conversation block of an event with a conversation_id.
+    policy_version: int | None = None
+    conversation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -54,6 +58,10 @@ class Verdict:
             out["conversation_id"] = self.conversation_id
         if self.tenant is not None:
             out["tenant"] = self.tenant
+        if self.policy_version is not None:
+            out["policy_version"] = self.policy_version
+        if self.conversation is not None:
+            out["conversation"] = self.conversation
         out["metadata"] = dict(self.metadata)
         return out
 

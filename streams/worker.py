@@ -21,7 +21,9 @@ import faust
 
 from llm_shield.streams.app import OutcomeSink, create_app
 from llm_shield.streams.config import Settings
+from llm_shield.streams.conversation import ConversationBook
 from llm_shield.streams.kafka import (
+    TopicFollower,
     clean_reply_topics,
     ensure_topics,
     publish_lines,
@@ -29,6 +31,8 @@ from llm_shield.streams.kafka import (
 )
 from llm_shield.streams.pipeline import Pipeline
 from llm_shield.streams.privacy import redact_logs
+from llm_shield.streams.stats import WindowedStats
+from llm_shield.streams.tenant_policy import PolicyBook
 
 log = logging.getLogger(__name__)
 EXIT_GRACE_EXCEEDED = 75
@@ -133,7 +137,15 @@ def run_worker(
     if created:
         log.info("created %d topics with %d partitions", len(created), settings.kafka.partitions)
 
-    pipeline = Pipeline(settings)
+    policies = follower = None
+    if settings.policies.enabled:
+        policies = PolicyBook(settings)
+        follower = TopicFollower(settings, settings.topics.policies, policies.apply)
+    conversations = (
+        ConversationBook(settings.conversations) if settings.conversations.enabled else None
+    )
+    windows = WindowedStats(settings.stats.window_seconds) if settings.stats.enabled else None
+    pipeline = Pipeline(settings, policies=policies, conversations=conversations, windows=windows)
 
     restarting = False
 
@@ -158,6 +170,8 @@ def run_worker(
             clean_reply_topics(settings, min(600.0, settings.inline.stale_reply_topic_seconds / 4))
         )
         app._llm_shield_janitor = janitor
+        if follower is not None:
+            app._llm_shield_policies = asyncio.ensure_future(follower.follow())
         if publish_on_ready:
             await publish_lines(settings, publish_on_ready)
 
@@ -177,6 +191,23 @@ def run_worker(
         on_batch=on_batch,
         on_reply_refused=on_reply_refused,
     )
+    if follower is not None:
+        # Every policy on the topic is in force before the first event is scanned.
+        try:
+            loop.run_until_complete(follower.start())
+        except BaseException:
+            loop.close()
+            raise
+        if policies is not None and policies.snapshot():
+            log.info("%d tenant policies in force", len(policies.snapshot()))
+
+        @app.on_before_shutdown.connect
+        async def _stop_follower(sender: Any, **kwargs: Any) -> None:
+            task = getattr(app, "_llm_shield_policies", None)
+            if task is not None:
+                task.cancel()
+            await follower.stop()
+
     worker = GracefulWorker(
         app,
         grace_seconds=settings.kafka.shutdown_grace_seconds,

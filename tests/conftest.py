@@ -74,6 +74,8 @@ def make_topic_set(bootstrap: str, partitions: int = 3, **extra: str) -> TopicSe
         "topics.verdicts": f"t{tag}.verdicts",
         "topics.alerts": f"t{tag}.alerts",
         "topics.deadletter": f"t{tag}.deadletter",
+        "topics.policies": f"t{tag}.policies",
+        "topics.stats": f"t{tag}.stats",
         **extra,
     }
     settings = load_settings(None, values, environ={})
@@ -86,7 +88,8 @@ async def _delete_topics(settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = [t for t in (*settings.input_topics, *settings.output_topics) if t in existing]
+        wanted = (*settings.input_topics, *settings.output_topics, *settings.context_topics)
+        names = [t for t in wanted if t in existing]
         if names:
             await admin.delete_topics(names)
     finally:

@@ -12,7 +12,18 @@ from collections.abc import Sequence
 
 import click
 
-from llm_shield.ops.cli import bench, inline, models, offline, schema, settings, topics, worker
+from llm_shield.ops.cli import (
+    bench,
+    inline,
+    models,
+    offline,
+    policy,
+    schema,
+    settings,
+    stats,
+    topics,
+    worker,
+)
 from llm_shield.ops.cli.common import SETTINGS_HELP
 from llm_shield.registry.errors import ShieldError
 from llm_shield.streams import __version__
@@ -40,6 +51,8 @@ for _command in (
     settings.show_settings,
     models.models,
     bench.bench,
+    policy.policy,
+    stats.stats,
 ):
     cli.add_command(_command)
 

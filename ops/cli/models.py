@@ -226,10 +226,39 @@ def models_build(home: Path | None, force: bool, sources: Path | None) -> None:
     "each in its own virtual environment installed from PyPI on first use (NanoGuard needs "
     "torch; about 0.2 s per text, results cached).",
 )
-def models_eval(home: Path | None, output: Path, json_path: Path | None, with_peers: bool) -> None:
+@click.option(
+    "--conversations",
+    "conversation_sets",
+    type=click.Choice(["held-out", "tuning"]),
+    multiple=True,
+    help="Only the multi-turn sets (ops/conversations): conversations caught and benign ones "
+    "not allowed, with conversation state and with every turn alone; no model card.",
+)
+def models_eval(
+    home: Path | None,
+    output: Path,
+    json_path: Path | None,
+    with_peers: bool,
+    conversation_sets: Sequence[str],
+) -> None:
     """Measure the starter models on held-out data (and the peers) and write the model card."""
-    from llm_shield.ops.evaluate import write_model_card
+    from llm_shield.ops.evaluate import evaluate_conversations, write_model_card
     from llm_shield.ops.peers import PEERS
+
+    if conversation_sets:
+        found = evaluate_conversations(_resolve_home(home), sets=conversation_sets)
+        for name, rows in found.items():
+            for mode, row in rows.items():
+                click.echo(
+                    f"{name:<9} {mode:<13} attacks caught {row['recall']:.3f} "
+                    f"({row['true_positives']}/{row['true_positives'] + row['false_negatives']})  "
+                    f"benign not allowed {row['fpr']:.1%} ({row['false_positives']}/"
+                    f"{row['false_positives'] + row['true_negatives']})  "
+                    f"turns not allowed {row['turns_not_allowed']}  by style {row['by_style']}"
+                )
+        if json_path is not None:
+            json_path.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
+        return
 
     report = write_model_card(
         _resolve_home(home),

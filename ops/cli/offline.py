@@ -59,7 +59,13 @@ def replay(
     if deadletter_path is None and output not in (None, "-"):
         out = Path(output)
         deadletter_path = str(out.with_name(out.stem + ".deadletter.jsonl"))
-    pipeline = Pipeline(settings)
+    from llm_shield.streams.conversation import ConversationBook
+
+    # A log's conversations are followed across its lines as the worker follows them live.
+    conversations = (
+        ConversationBook(settings.conversations) if settings.conversations.enabled else None
+    )
+    pipeline = Pipeline(settings, conversations=conversations)
     with open_lines(file) as handle:
         lines = handle.read().splitlines()
     with (

@@ -171,11 +171,25 @@ def slowest_input(texts: dict[str, str] | None = None) -> dict[str, Any]:
     return report
 
 
-def replay_rate(settings: Any, events: Sequence[dict]) -> float:
+def replay_rate(settings: Any, events: Sequence[dict], *, context: bool = False) -> float:
+    """Replay events/s; ``context`` adds what the worker keeps beside the pipeline (tenant
+    policies, conversation state, stats windows), as the worker builds them."""
     from llm_shield.streams.pipeline import Pipeline
     from llm_shield.streams.replay import replay_lines
 
-    pipeline = Pipeline(settings)
+    if context:
+        from llm_shield.streams.conversation import ConversationBook
+        from llm_shield.streams.stats import WindowedStats
+        from llm_shield.streams.tenant_policy import PolicyBook
+
+        pipeline = Pipeline(
+            settings,
+            policies=PolicyBook(settings),
+            conversations=ConversationBook(settings.conversations),
+            windows=WindowedStats(settings.stats.window_seconds),
+        )
+    else:
+        pipeline = Pipeline(settings)
     lines = [orjson.dumps(e) for e in events]
     summary = replay_lines(pipeline, lines, write_verdict=lambda _: None)
     return summary.events_per_s
@@ -571,7 +585,15 @@ def _worker_values(broker: Any, tag: str, overrides: dict[str, str]) -> dict[str
         "kafka.rebalance_timeout_seconds": "6",
         **{
             f"topics.{t}": f"bench-{tag}.{t}"
-            for t in ("prompts", "responses", "verdicts", "alerts", "deadletter")
+            for t in (
+                "prompts",
+                "responses",
+                "verdicts",
+                "alerts",
+                "deadletter",
+                "policies",
+                "stats",
+            )
         },
         **overrides,
     }
@@ -624,6 +646,149 @@ def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], proces
 
 
 ML_MODE = {"scanners.prompt_injection.mode": "ml", "scanners.toxicity.mode": "ml"}
+CONTEXT_OFF = {
+    "policies.enabled": "false",
+    "conversations.enabled": "false",
+    "stats.enabled": "false",
+}
+
+
+def in_conversations(events: Sequence[dict], conversations: int = 200, tenants: int = 5) -> list:
+    """The events as turns of ``conversations`` conversations of ``tenants`` tenants."""
+    return [
+        dict(e, conversation_id=f"conv-{i % conversations}", tenant=f"tenant-{i % tenants}")
+        for i, e in enumerate(events)
+    ]
+
+
+def _keys_by_partition(partitions: int) -> list[bytes]:
+    """One key per partition (the producer's default partitioner sends it there)."""
+    from aiokafka.partitioner import murmur2
+
+    keys: dict[int, bytes] = {}
+    index = 0
+    while len(keys) < partitions:
+        key = f"probe-{index}".encode()
+        keys.setdefault((murmur2(key) & 0x7FFFFFFF) % partitions, key)
+        index += 1
+    return [keys[p] for p in range(partitions)]
+
+
+async def _policy_propagation(settings: Any, partitions: int) -> dict[str, Any]:
+    """Probe every partition (so every member) each 20 ms from before a policy is written to
+    after: per partition, the policy was applied between the last verdict the worker decided
+    under version 0 and the first under version 1 (the worker's own ``processed_at``, on this
+    machine's clock, against the time the broker acknowledged the write)."""
+    from datetime import datetime
+
+    from llm_shield.streams.kafka import write_record
+    from llm_shield.streams.tenant_policy import TenantPolicy
+
+    keys = _keys_by_partition(partitions)
+    written: dict[str, float] = {}
+    before: dict[int, float] = {}
+    after: dict[int, float] = {}
+    async with _verdict_clients(settings, linger_ms=0) as (producer, consumer):
+
+        async def probe() -> None:
+            number, began = 0, time.time()
+            while time.time() - began < 3.0:
+                for partition, key in enumerate(keys):
+                    event = {"id": f"pp-{number}-{partition}", "text": "hi", "tenant": "bench"}
+                    await producer.send(settings.topics.prompts, orjson.dumps(event), key=key)
+                number += 1
+                if number == 25 and not written:  # 0.5 s of probes under version 0 first
+                    record = TenantPolicy("bench", 1, {"scanners.toxicity.threshold": 0.4})
+                    await write_record(
+                        settings, settings.topics.policies, b"bench", record.to_json()
+                    )
+                    written["at"] = time.time()
+                await asyncio.sleep(0.02)
+
+        prober = asyncio.create_task(probe())
+        quiet = 0
+        while not prober.done() or quiet < 3:
+            batches = await consumer.getmany(timeout_ms=300)
+            quiet = 0 if batches else quiet + 1
+            for records in batches.values():
+                for item in records:
+                    verdict = orjson.loads(item.value)
+                    if not str(verdict.get("id", "")).startswith("pp-"):
+                        continue
+                    partition = int(verdict["id"].rsplit("-", 1)[1])
+                    stamp = verdict["processed_at"].replace("Z", "+00:00")
+                    at = datetime.fromisoformat(stamp).timestamp()
+                    if verdict.get("policy_version") == 1:
+                        after[partition] = min(after.get(partition, at), at)
+                    else:
+                        before[partition] = max(before.get(partition, at), at)
+        await prober
+    write_at = written.get("at", 0.0)
+    applied = {
+        str(p): {
+            "after_s": round(before.get(p, write_at) - write_at, 3),
+            "by_s": round(after[p] - write_at, 3),
+        }
+        for p in sorted(after)
+    }
+    return {
+        "members": partitions,
+        "applied_between_s_by_partition": applied,
+        "all_applied_by_s": max(v["by_s"] for v in applied.values()) if applied else None,
+        "probe_interval_s": 0.02,
+    }
+
+
+async def _stats_lag(settings: Any) -> dict[str, Any]:
+    """How long after a window closed its stats records reached the topic (broker time)."""
+    from llm_shield.streams.kafka import read_topic
+
+    lags = []
+    async for record in read_topic(settings, settings.topics.stats, timeout_seconds=2):
+        data = orjson.loads(record.value)
+        closed = data["window_start_unix"] + data["window_seconds"]
+        lags.append((record.timestamp_ms or 0) / 1000.0 - closed)
+    if not lags:
+        return {"records": 0}
+    return {
+        "records": len(lags),
+        "median_s": round(statistics.median(lags), 3),
+        "max_s": round(max(lags), 3),
+    }
+
+
+def context_figures(broker: Any, overrides: dict[str, str], stream: Sequence[dict]) -> dict:
+    """The cost of the stream's context and how fast it moves: throughput with it off, on, and
+    on with every event a turn of a conversation; policy propagation to 3 members; stats lag."""
+    from llm_shield.streams.config import load_settings
+
+    turns = in_conversations(stream)
+    out: dict[str, Any] = {}
+    _say("context: replay with context off, on, on with conversations")
+    off = load_settings(None, {**overrides, **CONTEXT_OFF})
+    on = load_settings(None, overrides)
+    out["replay_events_per_s"] = {
+        "off": replay_rate(off, stream),
+        "on": replay_rate(on, stream, context=True),
+        "on_conversations": replay_rate(on, turns, context=True),
+    }
+    _say("context: kafka with context off, on, and on with conversations (back to back)")
+    out["kafka_events_per_s"] = {
+        "off": _cold(broker, {**overrides, **CONTEXT_OFF}, stream, 1),
+        "on": _cold(broker, overrides, stream, 1),
+        "on_conversations": _cold(broker, overrides, turns, 1),
+    }
+    _say("context: policy propagation to 3 members, stats window lag")
+    worker, settings = _start_worker(
+        broker, {**overrides, "kafka.partitions": "3", "stats.window_seconds": "2"}, "pol", 3
+    )
+    try:
+        out["policy_propagation"] = asyncio.run(_policy_propagation(settings, 3))
+        time.sleep(3.5)
+        out["stats_window_lag"] = {"window_seconds": 2, **asyncio.run(_stats_lag(settings))}
+    finally:
+        worker.stop()
+    return out
 
 
 def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[str, Any]:
@@ -776,6 +941,8 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 "rss_mb_one_process_warm": rss,
             }
 
+            report["context"] = context_figures(broker, overrides, stream)
+
             report["low_load_latency_ms"] = {
                 "events_per_s": LOW_LOAD_EVENTS_PER_S,
                 "window_ms": round(cold_settings.batching.window_seconds * 1000, 1),
@@ -805,5 +972,18 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         "replay_vs_raw": ratio(report["replay_texts_per_s"]),
         "replay_vs_raw_ml": ratio(report["replay_ml_texts_per_s"]),
         "kafka_vs_one_at_a_time": round(report["kafka_events_per_s"] / one, 2) if one else 0.0,
+    }
+    context = report["context"]
+    replayed, streamed = context["replay_events_per_s"], context["kafka_events_per_s"]
+
+    def cost(on: float, off: float) -> float:
+        return round(1.0 - on / off, 3) if off else 0.0
+
+    # Positive: slower with the context; the target is under 0.10.
+    context["cost"] = {
+        "replay": cost(replayed["on"], replayed["off"]),
+        "replay_conversations": cost(replayed["on_conversations"], replayed["off"]),
+        "kafka": cost(streamed["on"], streamed["off"]),
+        "kafka_conversations": cost(streamed["on_conversations"], streamed["off"]),
     }
     return report

@@ -255,6 +255,12 @@ class ConversationSettings:
     # questions on one topic read as more insistent together). Chosen on ops/conversations/
     # tuning.jsonl: benign joined texts reached 0.76 there, split attacks 0.78 to 1.00.
     joined_threshold: float = 0.8
+    # Only a prompt of at most this many words is also scored joined: an instruction split
+    # across turns comes in short pieces, and a longer prompt is read whole on its own. Each
+    # joined text is one more model row, so this bounds what context costs (0 = every prompt).
+    # On ops/conversations/tuning.jsonl every limit from 6 to 20 words (and none) caught the
+    # same turns; 8 keeps a margin.
+    joined_max_words: int = 8
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).
@@ -546,6 +552,7 @@ def _validate(settings: Settings) -> Settings:
         "conversations.joined_prompts must be between 1 (off) and conversations.max_turns",
     )
     need(0.0 <= conversations.decay <= 1.0, "conversations.decay must be between 0 and 1")
+    need(conversations.joined_max_words >= 0, "conversations.joined_max_words must be >= 0")
     need(
         0.0 < conversations.joined_threshold <= 1.0,
         "conversations.joined_threshold must be in (0, 1]",

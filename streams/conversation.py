@@ -78,8 +78,11 @@ class ConversationState:
 def joined_prompts(
     state: ConversationState | None, text: str, settings: ConversationSettings
 ) -> str | None:
-    """The last prompts and this one as one text, or None when there is nothing to join."""
+    """The last prompts and this one as one text, or None when there is nothing to join (or
+    this prompt is long enough to be read whole on its own)."""
     if state is None or settings.joined_prompts < 2 or not state.prompts:
+        return None
+    if settings.joined_max_words and len(text.split()) > settings.joined_max_words:
         return None
     earlier = state.prompts[-(settings.joined_prompts - 1) :]
     return "\n".join((*earlier, text[:MAX_PROMPT_CHARS]))

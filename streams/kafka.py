@@ -432,6 +432,7 @@ class TailedRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None  # the broker's (or producer's) record time
 
 
 async def read_topic(
@@ -476,7 +477,12 @@ async def read_topic(
             for records in batches.values():
                 for record in records:
                     yield TailedRecord(
-                        record.topic, record.partition, record.offset, record.key, record.value
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.key,
+                        record.value,
+                        record.timestamp,
                     )
                     seen += 1
                     if timeout_seconds is not None:

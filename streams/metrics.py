@@ -84,6 +84,36 @@ class PipelineCollector(Collector):
                 "Result-cache entries dropped by size-limit eviction or TTL expiry",
                 value=cache_store.dropped(),
             )
+        yield CounterMetricFamily(
+            "llm_shield_escalations",
+            "Turns whose conversation was escalated (joined prompts or rolling risk)",
+            value=stats.escalations,
+        )
+        conversations = self.pipeline.conversations
+        if conversations is not None:
+            yield GaugeMetricFamily(
+                "llm_shield_conversations", "Conversations held in state", value=len(conversations)
+            )
+            yield GaugeMetricFamily(
+                "llm_shield_conversation_state_bytes",
+                "Serialised size of the conversation states held",
+                value=conversations.held_bytes(),
+            )
+        policies = self.pipeline.policies
+        if policies is not None:
+            yield GaugeMetricFamily(
+                "llm_shield_tenant_policies",
+                "Tenants with a policy in force",
+                value=len(policies.snapshot()),
+            )
+            records = CounterMetricFamily(
+                "llm_shield_policy_records",
+                "Records read from the policies topic, applied or refused as invalid",
+                labels=["result"],
+            )
+            records.add_metric(["applied"], policies.applied)
+            records.add_metric(["refused"], policies.refused)
+            yield records
         loaded = GaugeMetricFamily(
             "llm_shield_model_loaded", "1 when the model is loaded and verified", labels=["model"]
         )

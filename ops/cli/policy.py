@@ -8,7 +8,9 @@ worker the same way.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import orjson
 from llm_shield.ops.cli.common import command_settings, configure_logging, settings_options
 from llm_shield.registry.errors import ShieldError
 from llm_shield.streams.config import Settings
+from llm_shield.streams.tenant_policy import TenantPolicy
 
 
 class NoPolicy(ShieldError):
@@ -26,22 +29,48 @@ class NoPolicy(ShieldError):
     exit_code = 1
 
 
-def _current(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every tenant's latest policy record as stored (JSON objects), read from the topic."""
-    from llm_shield.streams.kafka import ensure_topics, read_table
+@dataclass
+class Topic:
+    """The policies topic read the way every worker reads it, record by record."""
 
-    async def run() -> dict[bytes, bytes]:
-        await ensure_topics(settings)
-        return await read_table(settings, settings.topics.policies)
+    in_force: dict[str, TenantPolicy] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # the highest any record named
+    ignored: dict[str, str] = field(default_factory=dict)  # tenant -> why its newest was refused
 
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in asyncio.run(run()).items():
+
+def _read(settings: Settings) -> Topic:
+    from llm_shield.streams.kafka import TopicFollower, ensure_topics
+    from llm_shield.streams.tenant_policy import PolicyBook, PolicyError, parse_policy
+
+    book = PolicyBook(settings)
+    topic = Topic()
+
+    def take(key: bytes | None, value: bytes | None) -> None:
+        tenant = key.decode("utf-8", errors="replace") if key else ""
+        book.apply(key, value)
+        topic.ignored.pop(tenant, None)
+        if value is None:
+            return
         try:
-            data = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            data = {"invalid": value.decode("utf-8", errors="replace")[:200]}
-        out[key.decode("utf-8", errors="replace")] = data if isinstance(data, dict) else {}
-    return out
+            version = parse_policy(settings, key, value).version
+        except PolicyError as exc:
+            topic.ignored[tenant] = str(exc)
+            try:
+                version = int(orjson.loads(value).get("version", 0))
+            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+                version = 0
+        topic.versions[tenant] = max(topic.versions.get(tenant, 0), version)
+
+    async def run() -> None:
+        await ensure_topics(settings)
+        follower = TopicFollower(settings, settings.topics.policies, take)
+        await follower.start()
+        await follower.stop()
+
+    logging.getLogger("llm_shield.streams.tenant_policy").setLevel(logging.ERROR)
+    asyncio.run(run())
+    topic.in_force = book.snapshot()
+    return topic
 
 
 def _assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -79,7 +108,7 @@ def set_policy(
     --replace is given. An invalid value is refused here and nothing is written.
     """
     from llm_shield.streams.kafka import write_record
-    from llm_shield.streams.tenant_policy import TenantPolicy, validate_overrides
+    from llm_shield.streams.tenant_policy import validate_overrides
     from llm_shield.streams.verdict import utc_timestamp
 
     settings = command_settings(config_file, broker, assignments)
@@ -88,16 +117,16 @@ def set_policy(
         raise click.UsageError("TENANT must not be empty")
     wanted = _assignments(pairs)
     validate_overrides(settings, wanted)  # refuse before reading the broker
-    existing = _current(settings).get(tenant, {})
-    previous = existing.get("overrides") if not replace else None
-    merged = {**(previous if isinstance(previous, dict) else {}), **wanted}
+    topic = _read(settings)
+    current = topic.in_force.get(tenant)
+    previous = current.overrides if current is not None and not replace else {}
+    merged = {**previous, **wanted}
     scanners = validate_overrides(settings, merged)
     typed = {}
     for key in sorted(merged):
         _, scanner, name = key.split(".")
         typed[key] = getattr(scanners.get(scanner), name)
-    version = existing.get("version")
-    version = version + 1 if isinstance(version, int) and not isinstance(version, bool) else 1
+    version = topic.versions.get(tenant, 0) + 1
     record = TenantPolicy(tenant, version, typed, utc_timestamp())
     asyncio.run(write_record(settings, settings.topics.policies, tenant.encode(), record.to_json()))
     shown = " ".join(f"{k}={v}" for k, v in typed.items())
@@ -118,26 +147,35 @@ def show_policy(
     """Print the policy of TENANT, or of every tenant that has one."""
     settings = command_settings(config_file, broker, assignments)
     configure_logging(settings)
-    policies = _current(settings)
+    topic = _read(settings)
+    tenants = sorted(set(topic.in_force) | set(topic.ignored))
     if tenant is not None:
-        if tenant not in policies:
+        if tenant not in tenants:
             raise NoPolicy(f"tenant {tenant!r} has no policy (the worker's settings apply)")
-        policies = {tenant: policies[tenant]}
-    if not policies:
+        tenants = [tenant]
+    if not tenants:
         click.echo("no tenant policies; every tenant gets the worker's settings", err=True)
         return
-    for name in sorted(policies):
-        data = policies[name]
+    for name in tenants:
+        policy = topic.in_force.get(name)
+        ignored = topic.ignored.get(name)
         if as_json:
-            click.echo(orjson.dumps({"tenant": name, **data}).decode())
+            row: dict[str, Any] = {"tenant": name, "version": None, "overrides": None}
+            if policy is not None:
+                row.update(version=policy.version, overrides=policy.overrides)
+                row["updated_at"] = policy.updated_at
+            if ignored is not None:
+                row["ignored_newest_record"] = ignored
+            click.echo(orjson.dumps(row).decode())
             continue
-        overrides = data.get("overrides")
-        shown = (
-            " ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
-            if isinstance(overrides, dict)
-            else "(not a valid policy record: workers ignore it)"
-        )
-        click.echo(f"{name}  version {data.get('version', '?')}  {shown}")
+        if policy is None:
+            line = f"{name}  no policy in force"
+        else:
+            shown = " ".join(f"{k}={v}" for k, v in sorted(policy.overrides.items()))
+            line = f"{name}  version {policy.version}  {shown}"
+        if ignored is not None:
+            line += f"  (its newest record is ignored by the workers: {ignored})"
+        click.echo(line)
 
 
 @policy.command("delete")
@@ -151,7 +189,8 @@ def delete_policy(
 
     settings = command_settings(config_file, broker, assignments)
     configure_logging(settings)
-    if tenant not in _current(settings):
+    topic = _read(settings)
+    if tenant not in topic.in_force and tenant not in topic.ignored:
         raise NoPolicy(f"tenant {tenant!r} has no policy")
     asyncio.run(write_record(settings, settings.topics.policies, tenant.encode(), None))
     click.echo(f"policy for {tenant} deleted")

@@ -120,7 +120,8 @@ class Pipeline:
         if not events:
             return []
         policies = [self._policy(event) for event in events]
-        joined = self._joined_texts(events)
+        states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
+        joined = self._joined_texts(events, states)
         groups: dict[int, list[int]] = {}
         for index, (scanners, _version) in enumerate(policies):
             groups.setdefault(id(scanners), []).append(index)
@@ -142,13 +143,13 @@ class Pipeline:
         verdicts = []
         for index, event in enumerate(events):
             scanners, version = policies[index]
-            verdict = self._verdict(event, results[index], latency_ms, processed_at, scanners)
-            if version is not None:
-                verdict = dataclasses.replace(verdict, policy_version=version)
+            verdict = self._verdict(
+                event, results[index], latency_ms, processed_at, scanners, version
+            )
             if self.conversations is not None and event.conversation_id is not None:
                 partition = partitions[index] if partitions is not None else None
                 verdict = self._converse(
-                    event, verdict, joined_results.get(index), scanners, now, partition
+                    event, verdict, joined_results.get(index), scanners, now, partition, states
                 )
             verdicts.append(verdict)
         if self.windows is not None:
@@ -160,9 +161,12 @@ class Pipeline:
             return self.settings.scanners, None
         return self.policies.scanners_for(event.tenant)
 
-    def _joined_texts(self, events: Sequence[Event]) -> dict[int, str]:
+    def _joined_texts(
+        self, events: Sequence[Event], states: dict[str, ConversationState | None]
+    ) -> dict[int, str]:
         """Per prompt of a conversation with earlier prompts, those prompts and it as one text;
-        turns of one conversation in the same batch see each other in order."""
+        turns of one conversation in the same batch see each other in order. ``states`` keeps
+        what was read from the book, for ``_converse``."""
         book = self.conversations
         if book is None or "prompt_injection" not in self.scanners.names:
             return {}
@@ -173,7 +177,10 @@ class Pipeline:
             cid = event.conversation_id
             if cid is None or event.kind != "prompt":
                 continue
-            state = working[cid] if cid in working else book.get(cid)
+            if cid in working:
+                state = working[cid]
+            else:
+                state = states[cid] = book.get(cid)
             if state is not None and state.holds(event.id):
                 continue  # delivered again: it was scored with its conversation already
             text = joined_prompts(state, event.text, options)
@@ -192,13 +199,15 @@ class Pipeline:
         scanners: ScannersSettings,
         now: float,
         partition: int | None,
+        states: dict[str, ConversationState | None],
     ) -> Verdict:
         """Advance the event's conversation and let an escalation raise the decision; the
         state is written to the partition its event came from (the changelog follows the input's
         partitioning, as a Faust table's does)."""
         assert self.conversations is not None and event.conversation_id is not None
         options = self.settings.conversations
-        state = self.conversations.get(event.conversation_id)
+        cid = event.conversation_id
+        state = states[cid] if cid in states else self.conversations.get(cid)
         turn = Turn(event.id, event.kind, verdict.risk_score, verdict.decision, now)
         injection = scanners.get("prompt_injection")
         threshold = 1.0 if injection.action == "ignore" else options.joined_threshold
@@ -210,7 +219,8 @@ class Pipeline:
             joined_score=joined.risk if joined is not None else None,
             joined_threshold=threshold,
         )
-        self.conversations.put(event.conversation_id, state, partition)
+        self.conversations.put(cid, state, partition)
+        states[cid] = state
         decision, risk = verdict.decision, verdict.risk_score
         if view.escalated and options.action != "ignore":
             self.stats.escalations += 1
@@ -236,6 +246,7 @@ class Pipeline:
         latency_ms: float,
         processed_at: str,
         scanners: ScannersSettings,
+        policy_version: int | None,
     ) -> Verdict:
         decision = decide(results, scanners)
         out = {
@@ -262,4 +273,5 @@ class Pipeline:
             conversation_id=event.conversation_id,
             tenant=event.tenant,
             metadata=event.metadata,
+            policy_version=policy_version,
         )

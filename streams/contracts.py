@@ -20,6 +20,8 @@ SCHEMAS = {
     "deadletter": "deadletter.schema.json",
     "scanner": "scanner.schema.json",
     "error": "error.schema.json",
+    "policy": "policy.schema.json",
+    "stats": "stats.schema.json",
     "openapi": "openapi.json",
 }
 BASE_URI = "https://llm-shield.example/schemas/"

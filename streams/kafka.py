@@ -633,22 +633,18 @@ async def write_record(settings: Settings, topic: str, key: bytes, value: bytes 
         await producer.stop()
 
 
-class OneRecordBatches:
-    """A producer that sends every record in a batch of its own, for changelog topics.
+class LazyProducer:
+    """An aiokafka producer of its own, started on its first record: the reply sender and the
+    changelog writer each need one beside faust's, and only once there is something to send."""
 
-    Tansu answers a partition's end offset with the last record batch's base offset + 1, so
-    after a batch of several records the end it reports is too low; faust's table recovery stops
-    there (stale state) and can later crash on it (``ConsistencyError``: persisted offset higher
-    than the highwater). One record per batch keeps the reported end exact, on any broker.
-    """
-
-    def __init__(self, settings: Settings, name: str) -> None:
+    def __init__(self, settings: Settings, name: str, **options: Any) -> None:
         self.settings = settings
         self.name = name
+        self.options = options
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
 
-    async def _ready(self) -> AIOKafkaProducer:
+    async def get(self) -> AIOKafkaProducer:
         if self._producer is not None:
             return self._producer
         async with self._starting:
@@ -659,23 +655,40 @@ class OneRecordBatches:
                         bootstrap_servers=settings.broker,
                         **aiokafka_options(settings),
                         client_id=f"{settings.kafka.client_id}-{self.name}",
-                        acks="all",
-                        linger_ms=0,
-                        max_batch_size=1,  # a record never shares a batch
-                        max_request_size=16 * 1024 * 1024,
+                        **self.options,
                     ),
                     settings,
                 )
         return self._producer
 
-    async def send(
-        self, topic: str, key: bytes, value: bytes | None, partition: int | None
-    ) -> asyncio.Future:
-        """Queue one record; the future it returns resolves once the broker acknowledged it."""
-        producer = await self._ready()
-        return await producer.send(topic, value, key=key, partition=partition)
-
     async def close(self) -> None:
         if self._producer is not None:
             await _close_quietly(self._producer)
             self._producer = None
+
+
+class OneRecordBatches(LazyProducer):
+    """A producer that sends every record in a batch of its own, for changelog topics.
+
+    Tansu answers a partition's end offset with the last record batch's base offset + 1, so
+    after a batch of several records the end it reports is too low; faust's table recovery stops
+    there (stale state) and can later crash on it (``ConsistencyError``: persisted offset higher
+    than the highwater). One record per batch keeps the reported end exact, on any broker.
+    """
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        super().__init__(
+            settings,
+            name,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=1,  # a record never shares a batch
+            max_request_size=16 * 1024 * 1024,
+        )
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes | None, partition: int | None
+    ) -> asyncio.Future:
+        """Queue one record; the future it returns resolves once the broker acknowledged it."""
+        producer = await self.get()
+        return await producer.send(topic, value, key=key, partition=partition)

@@ -18,14 +18,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from llm_shield.registry.errors import ShieldError
 from llm_shield.streams.config import Settings
 from llm_shield.streams.events import RawRecord
-from llm_shield.streams.kafka import start_client
-from llm_shield.streams.security import aiokafka_options
+from llm_shield.streams.kafka import LazyProducer
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +87,13 @@ class ReplySender:
         self.sent = 0
         self.gone = 0
         self.failures = 0
-        self._producer: AIOKafkaProducer | None = None
-        self._starting = asyncio.Lock()
+        self._producer = LazyProducer(
+            settings,
+            "replies",
+            linger_ms=0,
+            request_timeout_ms=10_000,
+            max_request_size=max(settings.input.max_event_bytes * 2, 1 << 20),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -98,28 +101,9 @@ class ReplySender:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _ready(self) -> AIOKafkaProducer:
-        if self._producer is not None:
-            return self._producer
-        async with self._starting:
-            if self._producer is None:
-                settings = self.settings
-                self._producer = await start_client(
-                    lambda: AIOKafkaProducer(
-                        bootstrap_servers=settings.broker,
-                        **aiokafka_options(settings),
-                        client_id=f"{settings.kafka.client_id}-replies",
-                        linger_ms=0,
-                        request_timeout_ms=10_000,
-                        max_request_size=max(settings.input.max_event_bytes * 2, 1 << 20),
-                    ),
-                    settings,
-                )
-        return self._producer
-
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         try:
-            producer = await self._ready()
+            producer = await self._producer.get()
             cluster = producer.client.cluster
             if cluster.partitions_for_topic(topic) is None:
                 # The producer tracks no topic, so this lists all topics and creates none.
@@ -143,9 +127,4 @@ class ReplySender:
         """Let the replies in flight go out (bounded), then stop the producer."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_seconds)
-        if self._producer is not None:
-            try:
-                await self._producer.stop()
-            except (KafkaError, OSError) as exc:
-                log.debug("reply producer stop: %s", exc)
-            self._producer = None
+        await self._producer.close()

@@ -13,7 +13,7 @@ from llm_shield.streams.contracts import SCHEMAS, schema_text
 @click.argument("name", type=click.Choice(sorted(SCHEMAS)))
 def schema(name: str) -> None:
     """Print a contract as kept in the repository: event (the input topics), verdict, alert,
-    deadletter, scanner (a verdict's per-scanner part), error (HTTP refusals), openapi (the
-    HTTP gateway)."""
+    deadletter, scanner (a verdict's per-scanner part), error (HTTP refusals), policy (a tenant
+    policy record), stats (a stats window), openapi (the HTTP gateway)."""
     sys.stdout.buffer.write(schema_text(name))
     sys.stdout.buffer.flush()

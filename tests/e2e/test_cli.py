@@ -178,6 +178,28 @@ def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
     assert "member" not in supervised.stderr  # found before any member was started
 
 
+def test_policy_and_stats_commands_fail_in_one_line() -> None:
+    fast = ("--broker", "127.0.0.1:1", "--set", "kafka.connect_timeout_seconds=1")
+    # A policy is checked before the broker is asked: no broker needed to be told it is wrong.
+    assert_one_line_error(
+        run_cli("policy", "set", "acme", "scanners.toxicity.threshold=2", *fast),
+        2,
+        "scanners.toxicity.threshold must be between 0 and 1",
+    )
+    assert_one_line_error(
+        run_cli("policy", "set", "acme", "scanners.toxicity.model=x/y", *fast),
+        2,
+        "scanners.toxicity.model is not a setting a tenant policy may change",
+    )
+    assert_one_line_error(
+        run_cli("policy", "set", "acme", "scanners.toxicity.action=flag", *fast),
+        3,
+        "cannot reach a Kafka broker",
+    )
+    assert_one_line_error(run_cli("policy", "show", *fast), 3, "cannot reach a Kafka broker")
+    assert_one_line_error(run_cli("stats", "--no-follow", *fast), 3, "cannot reach a Kafka broker")
+
+
 def test_a_bad_process_count_is_one_line() -> None:
     assert_one_line_error(run_cli("worker", "--processes", "zero"), 2, "--processes")
     assert_one_line_error(run_cli("worker", "--processes", "0"), 2, "--processes")

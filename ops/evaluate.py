@@ -500,6 +500,8 @@ def evaluate_conversations(
                 style: round(sum(hits) / len(hits), 4) for style, hits in sorted(by_style.items())
             }
             row["turns_not_allowed"] = turns_flagged  # by the conversation's label
+            row["joined_scored"] = pipeline.stats.joined_scored
+            row["joined_skipped"] = pipeline.stats.joined_skipped
             row["turns_per_s"] = round(turn_count / seconds, 1) if seconds else None
             rows[mode] = row
         report[name] = rows

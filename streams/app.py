@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -105,6 +106,14 @@ def pace_fetches(pacer: FetchPacer) -> None:
     thread._create_worker_consumer = create  # type: ignore[method-assign]
 
 
+def _faust_folder(settings: Settings) -> Path:
+    """faust's own folder (it makes one even for in-memory tables): beside the result cache,
+    owner-only, not ``<group>-data`` in whatever directory the worker was started from."""
+    parent = settings.cache_dir.parent / "faust"
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return parent / f"{settings.group_id}-data"
+
+
 def faust_broker_urls(broker: str) -> list[str]:
     return [f"kafka://{part.strip()}" for part in broker.split(",") if part.strip()]
 
@@ -132,6 +141,7 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(_faust_folder(settings)),
         autodiscover=False,
         web_enabled=False,
         topic_partitions=settings.kafka.partitions,

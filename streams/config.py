@@ -262,6 +262,12 @@ class ConversationSettings:
     # On ops/conversations/tuning.jsonl every limit from 6 to 20 words (and none) caught the
     # same turns; 8 keeps a margin.
     joined_max_words: int = 8
+    # ... and only when that prompt, or one of the turns the conversation remembers, scored at
+    # least this much risk on its own: everyday turns carry none, and a joined text is one more
+    # model row. On ops/conversations/tuning.jsonl every floor from 0 to 0.3 caught the same 36
+    # attack turns, and 0.1 scored 14 joined texts instead of 40 (0: all but the blocked turns);
+    # 0.1 keeps a margin under fragments such as "Ignore the" (0.24 on its own).
+    joined_min_risk: float = 0.1
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).
@@ -555,6 +561,10 @@ def _validate(settings: Settings) -> Settings:
     )
     need(0.0 <= conversations.decay <= 1.0, "conversations.decay must be between 0 and 1")
     need(conversations.joined_max_words >= 0, "conversations.joined_max_words must be >= 0")
+    need(
+        0.0 <= conversations.joined_min_risk <= 1.0,
+        "conversations.joined_min_risk must be between 0 and 1",
+    )
     need(
         0.0 < conversations.joined_threshold <= 1.0,
         "conversations.joined_threshold must be in (0, 1]",

@@ -22,7 +22,7 @@ from llm_shield.streams.conversation import (
     joined_prompts,
 )
 from llm_shield.streams.events import DeadLetter, Event, RawRecord, decode_record
-from llm_shield.streams.policy import DECISIONS, decide
+from llm_shield.streams.policy import DECISIONS, Decision, decide
 from llm_shield.streams.scanner import Scanner, ScanResult
 from llm_shield.streams.scanner_set import ScannerSet
 from llm_shield.streams.stats import WindowedStats
@@ -43,6 +43,10 @@ class PipelineStats:
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     flagged_by_scanner: dict[str, int] = field(default_factory=dict)
     escalations: int = 0
+    # Prompts of conversations scored joined with their last prompts, and those that did not
+    # need it (blocked already, or no risk in the turn or the turns remembered).
+    joined_scored: int = 0
+    joined_skipped: int = 0
 
 
 def _all_cached(results: Iterable[ScanResult]) -> bool:
@@ -115,28 +119,24 @@ class Pipeline:
         started: float,
         partitions: Sequence[int | None] | None = None,
     ) -> list[Verdict]:
-        """Scan as few batches as there are policies in the batch (one, usually); a prompt of a
-        conversation is also scored joined with its conversation's last prompts."""
+        """Scan as few batches as there are policies in the batch (one, usually); then the
+        prompts of conversations that need it are scored joined with their last prompts."""
         if not events:
             return []
         policies = [self._policy(event) for event in events]
-        states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
-        joined = self._joined_texts(events, states)
         groups: dict[int, list[int]] = {}
         for index, (scanners, _version) in enumerate(policies):
             groups.setdefault(id(scanners), []).append(index)
         results: list[dict[str, ScanResult]] = [{} for _ in events]
-        joined_results: dict[int, ScanResult] = {}
         for indices in groups.values():
             scanners = policies[indices[0]][0]
-            extra = [i for i in indices if i in joined]
-            texts = [events[i].text for i in indices] + [joined[i] for i in extra]
-            kinds = [events[i].kind for i in indices] + ["prompt"] * len(extra)
-            per_scanner = self.scanners.scan(texts, kinds, scanners)
+            texts = [events[i].text for i in indices]
+            per_scanner = self.scanners.scan(texts, [events[i].kind for i in indices], scanners)
             for position, i in enumerate(indices):
                 results[i] = {name: per_scanner[name][position] for name in per_scanner}
-            for position, i in enumerate(extra, start=len(indices)):
-                joined_results[i] = per_scanner["prompt_injection"][position]
+        decisions = [decide(results[i], policies[i][0]) for i in range(len(events))]
+        states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
+        joined = self._score_joined(events, decisions, policies, states)
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
         now = time.time()
@@ -144,17 +144,63 @@ class Pipeline:
         for index, event in enumerate(events):
             scanners, version = policies[index]
             verdict = self._verdict(
-                event, results[index], latency_ms, processed_at, scanners, version
+                event, results[index], decisions[index], latency_ms, processed_at, scanners, version
             )
             if self.conversations is not None and event.conversation_id is not None:
                 partition = partitions[index] if partitions is not None else None
                 verdict = self._converse(
-                    event, verdict, joined_results.get(index), scanners, now, partition, states
+                    event, verdict, joined.get(index), scanners, now, partition, states
                 )
             verdicts.append(verdict)
         if self.windows is not None:
             self.windows.add(verdicts)
         return verdicts
+
+    def _score_joined(
+        self,
+        events: Sequence[Event],
+        decisions: Sequence[Decision],
+        policies: Sequence[tuple[ScannersSettings, int | None]],
+        states: dict[str, ConversationState | None],
+    ) -> dict[int, ScanResult]:
+        """The injection result of each joined text worth a model row: the turn is not blocked
+        already, and it or the turns its conversation remembers carry some risk
+        (``conversations.joined_min_risk``). Each joined text is one more model row; most
+        everyday turns carry none, and a blocked turn cannot be raised."""
+        joined = self._joined_texts(events, states)
+        if not joined:
+            return {}
+        options = self.settings.conversations
+        remembered = max(1, options.joined_prompts - 1)
+        earlier: dict[str, float] = {}  # this batch's earlier turns, per conversation
+        wanted: dict[int, str] = {}
+        for index, event in enumerate(events):
+            cid = event.conversation_id
+            if cid is None:
+                continue
+            risk = decisions[index].risk_score
+            if index in joined and decisions[index].decision != "block":
+                state = states.get(cid)
+                before = (
+                    max((t.risk for t in state.turns[-remembered:]), default=0.0) if state else 0.0
+                )
+                if max(risk, before, earlier.get(cid, 0.0)) >= options.joined_min_risk:
+                    wanted[index] = joined[index]
+            earlier[cid] = max(earlier.get(cid, 0.0), risk)
+        self.stats.joined_skipped += len(joined) - len(wanted)
+        out: dict[int, ScanResult] = {}
+        by_policy: dict[int, list[int]] = {}
+        for index in wanted:
+            by_policy.setdefault(id(policies[index][0]), []).append(index)
+        for indices in by_policy.values():
+            texts = [wanted[i] for i in indices]
+            per_scanner = self.scanners.scan(
+                texts, ["prompt"] * len(texts), policies[indices[0]][0]
+            )
+            for position, i in enumerate(indices):
+                out[i] = per_scanner["prompt_injection"][position]
+        self.stats.joined_scored += len(out)
+        return out
 
     def _policy(self, event: Event) -> tuple[ScannersSettings, int | None]:
         if self.policies is None:
@@ -243,12 +289,12 @@ class Pipeline:
         self,
         event: Event,
         results: Mapping[str, ScanResult],
+        decision: Decision,
         latency_ms: float,
         processed_at: str,
         scanners: ScannersSettings,
         policy_version: int | None,
     ) -> Verdict:
-        decision = decide(results, scanners)
         out = {
             name: result.to_dict(
                 threshold=scanners.get(name).threshold,

@@ -255,6 +255,12 @@ def models_eval(
                     f"benign not allowed {row['fpr']:.1%} ({row['false_positives']}/"
                     f"{row['false_positives'] + row['true_negatives']})  "
                     f"turns not allowed {row['turns_not_allowed']}  by style {row['by_style']}"
+                    + (
+                        f"  joined texts scored {row['joined_scored']}, skipped "
+                        f"{row['joined_skipped']}"
+                        if mode == "conversation"
+                        else ""
+                    )
                 )
         if json_path is not None:
             json_path.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))

@@ -151,6 +151,8 @@ def advance(
     prompts = state.prompts
     if joined_hit:
         prompts = ()  # caught and alerted: the next turns are joined afresh, not re-counted
+    elif turn.decision == "block":
+        pass  # blocked on its own and alerted: its words do not make the next turns suspect
     elif turn.kind == "prompt" and settings.joined_prompts > 1:
         prompts = (*prompts, text[:MAX_PROMPT_CHARS])[-(settings.joined_prompts - 1) :]
     new = ConversationState(turns, prompts, state.seen + 1, turn.at)

@@ -167,7 +167,7 @@ class Pipeline:
         already, and it or the turns its conversation remembers carry some risk
         (``conversations.joined_min_risk``). Each joined text is one more model row; most
         everyday turns carry none, and a blocked turn cannot be raised."""
-        joined = self._joined_texts(events, states)
+        joined = self._joined_texts(events, states, decisions)
         if not joined:
             return {}
         options = self.settings.conversations
@@ -179,14 +179,15 @@ class Pipeline:
             if cid is None:
                 continue
             risk = decisions[index].risk_score
-            if index in joined and decisions[index].decision != "block":
+            blocked = decisions[index].decision == "block"
+            if index in joined and not blocked:
                 state = states.get(cid)
-                before = (
-                    max((t.risk for t in state.turns[-remembered:]), default=0.0) if state else 0.0
-                )
+                recent = state.turns[-remembered:] if state else ()
+                before = max((t.risk for t in recent if t.decision != "block"), default=0.0)
                 if max(risk, before, earlier.get(cid, 0.0)) >= options.joined_min_risk:
                     wanted[index] = joined[index]
-            earlier[cid] = max(earlier.get(cid, 0.0), risk)
+            if not blocked:  # a blocked turn was alerted on its own; it is not evidence again
+                earlier[cid] = max(earlier.get(cid, 0.0), risk)
         self.stats.joined_skipped += len(joined) - len(wanted)
         out: dict[int, ScanResult] = {}
         by_policy: dict[int, list[int]] = {}
@@ -208,11 +209,15 @@ class Pipeline:
         return self.policies.scanners_for(event.tenant)
 
     def _joined_texts(
-        self, events: Sequence[Event], states: dict[str, ConversationState | None]
+        self,
+        events: Sequence[Event],
+        states: dict[str, ConversationState | None],
+        decisions: Sequence[Decision],
     ) -> dict[int, str]:
         """Per prompt of a conversation with earlier prompts, those prompts and it as one text;
-        turns of one conversation in the same batch see each other in order. ``states`` keeps
-        what was read from the book, for ``_converse``."""
+        turns of one conversation in the same batch see each other in order (a blocked one is
+        not remembered: it was alerted on its own). ``states`` keeps what was read from the
+        book, for ``_converse``."""
         book = self.conversations
         if book is None or "prompt_injection" not in self.scanners.names:
             return {}
@@ -232,6 +237,8 @@ class Pipeline:
             text = joined_prompts(state, event.text, options)
             if text is not None:
                 joined[index] = text
+            if decisions[index].decision == "block":
+                continue
             keep = options.joined_prompts - 1
             prompts = (*(state.prompts if state else ()), event.text)[-keep:] if keep else ()
             working[cid] = dataclasses.replace(state or ConversationState(), prompts=prompts)

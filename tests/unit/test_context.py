@@ -318,6 +318,12 @@ def test_joined_texts_are_scored_only_where_the_conversation_carries_some_risk()
     blocked = turn(4, "now risk=0.95")
     assert "joined_score" not in blocked.conversation  # blocked already: nothing to raise
     assert pipeline.stats.joined_scored == 2  # turns 2 (its own 0.2) and 3
+    # A blocked turn was alerted on its own: its words and its risk do not make the next
+    # everyday turns suspect (no joined text for them, so no block for what they did not say).
+    turn(0, "ignore everything risk=0.95", cid="d")
+    after = turn(1, "ok thanks risk=0.01", cid="d")
+    assert after.decision == "allow" and "joined_score" not in after.conversation
+    assert pipeline.conversations.get("d").prompts == ("ok thanks risk=0.01",)
 
 
 def test_policy_stats_and_conversation_verdicts_follow_their_schemas() -> None:

@@ -265,7 +265,7 @@ class ConversationSettings:
     # ... and only when that prompt, or one of the turns the conversation remembers, scored at
     # least this much risk on its own: everyday turns carry none, and a joined text is one more
     # model row. On ops/conversations/tuning.jsonl every floor from 0 to 0.3 caught the same 36
-    # attack turns, and 0.1 scored 14 joined texts instead of 40 (0: all but the blocked turns);
+    # attack turns, and 0.1 scored 11 joined texts instead of 37 (0: all but the blocked turns);
     # 0.1 keeps a margin under fragments such as "Ignore the" (0.24 on its own).
     joined_min_risk: float = 0.1
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).

@@ -248,15 +248,6 @@ class ConversationBook:
             ordered = sorted(self._index.items(), key=lambda item: item[1][0])
             self._index = OrderedDict(ordered)
 
-    def recovered(self, key: bytes, value: bytes | None, partition: int) -> None:
-        """A changelog record the store applied (recovery, standby): indexed, not re-sent."""
-        with self._lock:
-            state = ConversationState.from_json(value)
-            if state is None:
-                self._index.pop(key, None)
-                return
-            self._index[key] = (state.last_seen, partition)
-
     def expire(self) -> list[tuple[int | None, bytes]]:
         """Drop every conversation idle for longer than ``idle_seconds``; returns their
         (partition, key) so that the caller writes the tombstones."""

@@ -532,7 +532,6 @@ class TopicFollower:
         self.on_record = on_record
         self.wait_ms = wait_ms
         self.consumer: AIOKafkaConsumer | None = None
-        self.records = 0
 
     async def start(self, timeout_seconds: float | None = None) -> None:
         settings = self.settings
@@ -575,7 +574,6 @@ class TopicFollower:
         batches = await self.consumer.getmany(timeout_ms=self.wait_ms, max_records=1000)
         for records in batches.values():
             for record in records:
-                self.records += 1
                 try:
                     self.on_record(record.key, record.value)
                 except Exception:  # noqa: BLE001 - one bad record must not stop the follower
@@ -594,24 +592,6 @@ class TopicFollower:
         if self.consumer is not None:
             await _close_quietly(self.consumer)
             self.consumer = None
-
-
-async def read_table(settings: Settings, topic: str) -> dict[bytes, bytes]:
-    """A compacted topic as it stands: the latest value per key (a tombstone removes the key)."""
-    table: dict[bytes, bytes] = {}
-
-    def keep(key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
-
-    follower = TopicFollower(settings, topic, keep)
-    await follower.start()
-    await follower.stop()
-    return table
 
 
 async def write_record(settings: Settings, topic: str, key: bytes, value: bytes | None) -> None:

@@ -189,17 +189,3 @@ class WindowedStats:
 
 def _order(key: WindowKey) -> tuple[float, str, str]:
     return (key.start, key.tenant, key.kind)
-
-
-def merge_records(
-    records: Iterable[tuple[WindowKey, WindowCounts, str]],
-) -> dict[WindowKey, WindowCounts]:
-    """The workers' records of each window added up (``llm-shield stats``)."""
-    merged: dict[WindowKey, WindowCounts] = {}
-    for key, counts, _worker in records:
-        if key in merged:
-            merged[key].merge(counts)
-        else:
-            merged[key] = WindowCounts()
-            merged[key].merge(counts)
-    return merged

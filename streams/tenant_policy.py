@@ -125,11 +125,16 @@ class PolicyBook:
         self._refused: set[tuple[str, bytes]] = set()
         self.applied = 0
         self.refused = 0
+        # Per tenant: the highest version any record named (the next one is above it), and why
+        # its newest record was refused, while that record is the newest (``policy show``).
+        self.versions: dict[str, int] = {}
+        self.ignored: dict[str, str] = {}
 
     def apply(self, key: bytes | None, value: bytes | None) -> TenantPolicy | None:
         """Take one record of the policies topic; returns the policy now in force for its
         tenant (None after a tombstone), or the previous one if the record was refused."""
         tenant = key.decode("utf-8", errors="replace") if key else ""
+        self.ignored.pop(tenant, None)
         if value is None:
             with self._lock:
                 policies = dict(self._policies)
@@ -143,6 +148,8 @@ class PolicyBook:
             policy = parse_policy(self.base, key, value)
         except PolicyError as exc:
             self.refused += 1
+            self.ignored[tenant] = str(exc)
+            self._note_version(tenant, _named_version(value))
             marker = (tenant, value)
             if marker not in self._refused:  # logged once per distinct bad record
                 self._refused.add(marker)
@@ -155,9 +162,13 @@ class PolicyBook:
             return self._policies.get(tenant)
         with self._lock:
             self._policies = {**self._policies, tenant: policy}
+        self._note_version(tenant, policy.version)
         self.applied += 1
         log.info("policy for tenant %s: version %d applied", tenant, policy.version)
         return policy
+
+    def _note_version(self, tenant: str, version: int) -> None:
+        self.versions[tenant] = max(self.versions.get(tenant, 0), version)
 
     def get(self, tenant: str | None) -> TenantPolicy | None:
         if not tenant:
@@ -174,3 +185,12 @@ class PolicyBook:
 
     def snapshot(self) -> dict[str, TenantPolicy]:
         return dict(self._policies)
+
+
+def _named_version(value: bytes) -> int:
+    """The version a refused record names, if it names one (0 otherwise)."""
+    try:
+        version = orjson.loads(value).get("version", 0)
+    except (orjson.JSONDecodeError, AttributeError):
+        return 0
+    return version if isinstance(version, int) and not isinstance(version, bool) else 0

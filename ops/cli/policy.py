@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import orjson
 from llm_shield.ops.cli.common import command_settings, configure_logging, settings_options
 from llm_shield.registry.errors import ShieldError
 from llm_shield.streams.config import Settings
-from llm_shield.streams.tenant_policy import TenantPolicy
+from llm_shield.streams.tenant_policy import PolicyBook
 
 
 class NoPolicy(ShieldError):
@@ -29,48 +28,22 @@ class NoPolicy(ShieldError):
     exit_code = 1
 
 
-@dataclass
-class Topic:
+def _read(settings: Settings) -> PolicyBook:
     """The policies topic read the way every worker reads it, record by record."""
-
-    in_force: dict[str, TenantPolicy] = field(default_factory=dict)
-    versions: dict[str, int] = field(default_factory=dict)  # the highest any record named
-    ignored: dict[str, str] = field(default_factory=dict)  # tenant -> why its newest was refused
-
-
-def _read(settings: Settings) -> Topic:
     from llm_shield.streams.kafka import TopicFollower, ensure_topics
-    from llm_shield.streams.tenant_policy import PolicyBook, PolicyError, parse_policy
 
     book = PolicyBook(settings)
-    topic = Topic()
-
-    def take(key: bytes | None, value: bytes | None) -> None:
-        tenant = key.decode("utf-8", errors="replace") if key else ""
-        book.apply(key, value)
-        topic.ignored.pop(tenant, None)
-        if value is None:
-            return
-        try:
-            version = parse_policy(settings, key, value).version
-        except PolicyError as exc:
-            topic.ignored[tenant] = str(exc)
-            try:
-                version = int(orjson.loads(value).get("version", 0))
-            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-                version = 0
-        topic.versions[tenant] = max(topic.versions.get(tenant, 0), version)
 
     async def run() -> None:
         await ensure_topics(settings)
-        follower = TopicFollower(settings, settings.topics.policies, take)
+        follower = TopicFollower(settings, settings.topics.policies, book.apply)
         await follower.start()
         await follower.stop()
 
+    # A refused record is reported by `policy show`, not as a worker's log line.
     logging.getLogger("llm_shield.streams.tenant_policy").setLevel(logging.ERROR)
     asyncio.run(run())
-    topic.in_force = book.snapshot()
-    return topic
+    return book
 
 
 def _assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -108,7 +81,7 @@ def set_policy(
     --replace is given. An invalid value is refused here and nothing is written.
     """
     from llm_shield.streams.kafka import write_record
-    from llm_shield.streams.tenant_policy import validate_overrides
+    from llm_shield.streams.tenant_policy import TenantPolicy, validate_overrides
     from llm_shield.streams.verdict import utc_timestamp
 
     settings = command_settings(config_file, broker, assignments)
@@ -117,8 +90,8 @@ def set_policy(
         raise click.UsageError("TENANT must not be empty")
     wanted = _assignments(pairs)
     validate_overrides(settings, wanted)  # refuse before reading the broker
-    topic = _read(settings)
-    current = topic.in_force.get(tenant)
+    book = _read(settings)
+    current = book.get(tenant)
     previous = current.overrides if current is not None and not replace else {}
     merged = {**previous, **wanted}
     scanners = validate_overrides(settings, merged)
@@ -126,7 +99,7 @@ def set_policy(
     for key in sorted(merged):
         _, scanner, name = key.split(".")
         typed[key] = getattr(scanners.get(scanner), name)
-    version = topic.versions.get(tenant, 0) + 1
+    version = book.versions.get(tenant, 0) + 1
     record = TenantPolicy(tenant, version, typed, utc_timestamp())
     asyncio.run(write_record(settings, settings.topics.policies, tenant.encode(), record.to_json()))
     shown = " ".join(f"{k}={v}" for k, v in typed.items())
@@ -147,8 +120,9 @@ def show_policy(
     """Print the policy of TENANT, or of every tenant that has one."""
     settings = command_settings(config_file, broker, assignments)
     configure_logging(settings)
-    topic = _read(settings)
-    tenants = sorted(set(topic.in_force) | set(topic.ignored))
+    book = _read(settings)
+    in_force = book.snapshot()
+    tenants = sorted(set(in_force) | set(book.ignored))
     if tenant is not None:
         if tenant not in tenants:
             raise NoPolicy(f"tenant {tenant!r} has no policy (the worker's settings apply)")
@@ -157,8 +131,8 @@ def show_policy(
         click.echo("no tenant policies; every tenant gets the worker's settings", err=True)
         return
     for name in tenants:
-        policy = topic.in_force.get(name)
-        ignored = topic.ignored.get(name)
+        policy = in_force.get(name)
+        ignored = book.ignored.get(name)
         if as_json:
             row: dict[str, Any] = {"tenant": name, "version": None, "overrides": None}
             if policy is not None:
@@ -189,8 +163,8 @@ def delete_policy(
 
     settings = command_settings(config_file, broker, assignments)
     configure_logging(settings)
-    topic = _read(settings)
-    if tenant not in topic.in_force and tenant not in topic.ignored:
+    book = _read(settings)
+    if book.get(tenant) is None and tenant not in book.ignored:
         raise NoPolicy(f"tenant {tenant!r} has no policy")
     asyncio.run(write_record(settings, settings.topics.policies, tenant.encode(), None))
     click.echo(f"policy for {tenant} deleted")

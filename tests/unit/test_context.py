@@ -22,7 +22,6 @@ from llm_shield.streams.scanner import ScanResult
 from llm_shield.streams.stats import (
     WindowCounts,
     WindowedStats,
-    merge_records,
     parse_window_record,
     percentile_ms,
     window_record,
@@ -209,7 +208,8 @@ def test_the_book_indexes_what_recovery_put_in_its_store() -> None:
     book = ConversationBook(ConversationSettings(idle_seconds=60), store, clock=lambda: now["t"])
     state = ConversationState(seen=4, last_seen=990.0)
     store[b"c"] = state.to_json()  # as the Faust table's recovery writes it
-    book.recovered(b"c", store[b"c"], partition=2)
+    book.bind(store, {b"c": 2})
+    book.reindex()
     assert book.get("c") == state and len(book) == 1
     now["t"] = 1100.0
     assert book.expire() == [(2, b"c")] and b"c" not in store
@@ -269,8 +269,10 @@ def test_windows_close_on_time_and_add_up_across_workers() -> None:
         parse_window_record(window_record(k, 60, c, w))
         for (k, c), w in [(closed[0], "w1"), (closed[0], "w2")]
     ]
-    merged = merge_records(records)
-    assert merged[closed[0][0]].events == 4
+    merged = WindowCounts()
+    for _key, counts, _worker in records:  # as `llm-shield stats` adds up the workers' records
+        merged.merge(counts)
+    assert merged.events == 4
     assert parse_window_record(b"junk") is None
 
 

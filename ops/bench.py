@@ -233,14 +233,22 @@ class _Worker:
                 f"bench {self.command} did not start: " + "".join(self.lines[-5:]).strip()
             )
 
-    def rss_mb(self) -> float:
-        """The resident memory of the largest process: the worker, or with --processes the
-        largest member (the supervisor itself holds no model)."""
+    def pids(self) -> list[int]:
+        """The worker, and with --processes its members."""
         pids = [self.process.pid]
         with contextlib.suppress(OSError):
             task = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
             pids += [int(pid) for pid in task.read_text().split()]
-        return max(_rss_mb(pid) for pid in pids)
+        return pids
+
+    def rss_mb(self) -> float:
+        """The resident memory of the largest process: the worker, or with --processes the
+        largest member (the supervisor itself holds no model)."""
+        return max(_rss_mb(pid) for pid in self.pids())
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, every thread) the worker and its members have used."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -249,6 +257,18 @@ class _Worker:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """A live process's CPU time so far (user + system, all its threads); 0 when it is gone.
+    On a shared machine the CPU an event costs moves far less than events/s do."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -636,13 +656,24 @@ def _cache_hits(
         worker.stop()
 
 
-def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int) -> float:
-    """Events/s of a worker (``processes`` members) on texts it has never seen, cache off."""
+def _cold_run(
+    broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int
+) -> tuple[float, float]:
+    """Events/s of a worker (``processes`` members) on texts it has never seen, cache off, and
+    the CPU milliseconds per event that the worker and the broker spent on them."""
     worker, settings = _start_worker(broker, overrides, "c", processes)
     try:
-        return asyncio.run(_publish_and_collect(settings, events)).events_per_s
+        before = worker.cpu_seconds() + cpu_seconds(broker.pid)
+        collected = asyncio.run(_publish_and_collect(settings, events))
+        used = worker.cpu_seconds() + cpu_seconds(broker.pid) - before
+        return collected.events_per_s, round(used * 1000 / max(1, len(events)), 2)
     finally:
         worker.stop()
+
+
+def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int) -> float:
+    """Events/s of a worker (``processes`` members) on texts it has never seen, cache off."""
+    return _cold_run(broker, overrides, events, processes)[0]
 
 
 ML_MODE = {"scanners.prompt_injection.mode": "ml", "scanners.toxicity.mode": "ml"}
@@ -758,10 +789,11 @@ async def _stats_lag(settings: Any) -> dict[str, Any]:
 
 
 def context_figures(
-    broker: Any, overrides: dict[str, str], stream: Sequence[dict], rounds: int = 2
+    broker: Any, overrides: dict[str, str], stream: Sequence[dict], rounds: int = 3
 ) -> dict:
     """The cost of the stream's context and how fast it moves: throughput with it off, on, and
-    on with every event a turn of a conversation; policy propagation to 3 members; stats lag."""
+    on with every event a turn of a conversation, with the CPU each event cost; policy
+    propagation to 3 members; stats lag."""
     from llm_shield.streams.config import load_settings
 
     turns = in_conversations(stream)
@@ -769,24 +801,35 @@ def context_figures(
     off = load_settings(None, {**overrides, **CONTEXT_OFF})
     on = load_settings(None, overrides)
     runs: dict[str, dict[str, list[float]]] = {"replay": {}, "kafka": {}}
-    # Interleaved rounds, the best of each kept: this machine drifts by more than the cost.
+    cpu: dict[str, dict[str, list[float]]] = {"replay": {}, "kafka": {}}
+
+    def replayed(name: str, settings: Any, events: Sequence[dict], context: bool) -> None:
+        started = time.process_time()  # this process: the pipeline and onnxruntime's threads
+        runs["replay"].setdefault(name, []).append(replay_rate(settings, events, context=context))
+        used = (time.process_time() - started) * 1000 / max(1, len(events))
+        cpu["replay"].setdefault(name, []).append(round(used, 2))
+
+    # Interleaved rounds, the best of each kept: this machine drifts by more than the cost
+    # in events/s; the CPU an event costs moves much less.
     for round_ in range(rounds):
         _say(f"context, round {round_ + 1} of {rounds}: replay and kafka, off / on / turns")
-        for name, value in (
-            ("off", lambda: replay_rate(off, stream)),
-            ("on", lambda: replay_rate(on, stream, context=True)),
-            ("on_conversations", lambda: replay_rate(on, turns, context=True)),
-        ):
-            runs["replay"].setdefault(name, []).append(value())
+        replayed("off", off, stream, False)
+        replayed("on", on, stream, True)
+        replayed("on_conversations", on, turns, True)
         for name, values, events in (
             ("off", {**overrides, **CONTEXT_OFF}, stream),
             ("on", overrides, stream),
             ("on_conversations", overrides, turns),
         ):
-            runs["kafka"].setdefault(name, []).append(_cold(broker, values, events, 1))
+            rate, used = _cold_run(broker, values, events, 1)
+            runs["kafka"].setdefault(name, []).append(rate)
+            cpu["kafka"].setdefault(name, []).append(used)
     out["replay_events_per_s"] = {name: max(v) for name, v in runs["replay"].items()}
     out["kafka_events_per_s"] = {name: max(v) for name, v in runs["kafka"].items()}
+    out["replay_cpu_ms_per_event"] = {name: min(v) for name, v in cpu["replay"].items()}
+    out["kafka_cpu_ms_per_event"] = {name: min(v) for name, v in cpu["kafka"].items()}
     out["runs_events_per_s"] = runs
+    out["runs_cpu_ms_per_event"] = cpu
     _say("context: policy propagation to 3 members, stats window lag")
     worker, settings = _start_worker(
         broker, {**overrides, "kafka.partitions": "3", "stats.window_seconds": "2"}, "pol", 3
@@ -950,7 +993,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 "rss_mb_one_process_warm": rss,
             }
 
-            report["context"] = context_figures(broker, overrides, stream, 1 if quick else 2)
+            report["context"] = context_figures(broker, overrides, stream, 1 if quick else 3)
 
             report["low_load_latency_ms"] = {
                 "events_per_s": LOW_LOAD_EVENTS_PER_S,
@@ -994,5 +1037,17 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         "replay_conversations": cost(replayed["on_conversations"], replayed["off"]),
         "kafka": cost(streamed["on"], streamed["off"]),
         "kafka_conversations": cost(streamed["on_conversations"], streamed["off"]),
+    }
+    # The same in CPU per event (worker and broker for kafka): more CPU per event is the same
+    # fraction fewer events/s on a saturated machine, without the machine's drift in it.
+    spent = {kind: context[f"{kind}_cpu_ms_per_event"] for kind in ("replay", "kafka")}
+
+    def cpu_cost(on: float, off: float) -> float:
+        return round(on / off - 1.0, 3) if off else 0.0
+
+    context["cpu_cost"] = {
+        f"{kind}{suffix}": cpu_cost(spent[kind][name], spent[kind]["off"])
+        for kind in ("replay", "kafka")
+        for suffix, name in (("", "on"), ("_conversations", "on_conversations"))
     }
     return report

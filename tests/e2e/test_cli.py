@@ -385,6 +385,12 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
         assert set(inline[key]) == {"checks_per_s", "p50", "p95", "p99"}, key
         assert inline[key]["p50"] > 0, key
     assert inline["timeouts"] == 0
+    context = report["context"]
+    kinds = {"replay", "replay_conversations", "kafka", "kafka_conversations"}
+    assert set(context["cost"]) == kinds and set(context["cpu_cost"]) == kinds
+    for key in ("kafka_events_per_s", "kafka_cpu_ms_per_event", "replay_cpu_ms_per_event"):
+        assert set(context[key]) == {"off", "on", "on_conversations"}, key
+        assert all(value > 0 for value in context[key].values()), key
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",
         "toxicity",

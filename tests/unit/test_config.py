@@ -62,6 +62,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"topics.alerts": "llm-shield.verdicts"}, "topics"),
         ({"no.such.setting": "1"}, "no.such.setting"),
         ({"scanners.prompt_injection.enabled": "maybe"}, "enabled"),
+        ({"policies.follow_wait_ms": "5000"}, "policies.follow_wait_ms"),
     ],
 )
 def test_bad_values_name_the_setting(overrides: dict, needle: str) -> None:

@@ -267,11 +267,12 @@ class ConversationSettings:
     # On ops/conversations/tuning.jsonl every limit from 6 to 20 words (and none) caught the
     # same turns; 8 keeps a margin.
     joined_max_words: int = 8
-    # ... and only when that prompt, or one of the turns the conversation remembers, scored at
-    # least this much risk on its own: everyday turns carry none, and a joined text is one more
-    # model row. On ops/conversations/tuning.jsonl every floor from 0 to 0.3 caught the same 36
-    # attack turns, and 0.1 scored 11 joined texts instead of 37 (0: all but the blocked turns);
-    # 0.1 keeps a margin under fragments such as "Ignore the" (0.24 on its own).
+    # ... and only when that prompt, or one of the prompts it is joined with, scored at least
+    # this much risk on its own: everyday turns carry none, and a joined text is one more model
+    # row (responses are never joined, so their risk does not count here). On
+    # ops/conversations/tuning.jsonl the floors 0, 0.1 and 0.2 caught the same 36 attack turns
+    # (0.3 to 0.5: 35), scoring 37, 11 and 6 joined texts; 0.1 keeps a margin under fragments
+    # such as "Ignore the" (0.24 on its own).
     joined_min_risk: float = 0.1
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8

@@ -93,6 +93,15 @@ def joined_prompts(
     return "\n".join((*earlier, text[:MAX_PROMPT_CHARS]))
 
 
+def remembered_prompt_risk(state: ConversationState | None) -> float:
+    """The highest own risk among the prompts a joined text would repeat: the turns whose text
+    ``state.prompts`` holds (prompts not blocked, since the last joined catch)."""
+    if state is None or not state.prompts:
+        return 0.0
+    held = [t.risk for t in state.turns if t.kind == "prompt" and t.decision != "block"]
+    return max(held[-len(state.prompts) :], default=0.0)
+
+
 def rolling_risk(risks: Iterable[float], decay: float) -> float:
     """Noisy-OR of the turns' risks, newest last; a turn k turns back counts ``decay**k``."""
     keep = 1.0

@@ -20,6 +20,7 @@ from llm_shield.streams.conversation import (
     Turn,
     advance,
     joined_prompts,
+    remembered_prompt_risk,
 )
 from llm_shield.streams.events import DeadLetter, Event, RawRecord, decode_record
 from llm_shield.streams.policy import DECISIONS, Decision, decide
@@ -164,26 +165,25 @@ class Pipeline:
         states: dict[str, ConversationState | None],
     ) -> dict[int, ScanResult]:
         """The injection result of each joined text worth a model row: the turn is not blocked
-        already, and it or the turns its conversation remembers carry some risk
+        already, and it or one of the prompts it is joined with carries some risk
         (``conversations.joined_min_risk``). Each joined text is one more model row; most
-        everyday turns carry none, and a blocked turn cannot be raised."""
+        everyday turns carry none, and a blocked turn cannot be raised. Responses are not part
+        of a joined text, so a risky response (a document, a tool output) is no reason to join
+        the prompts around it: its own verdict and the rolling risk answer for it."""
         joined = self._joined_texts(events, states, decisions)
         if not joined:
             return {}
         options = self.settings.conversations
-        remembered = max(1, options.joined_prompts - 1)
-        earlier: dict[str, float] = {}  # this batch's earlier turns, per conversation
+        earlier: dict[str, float] = {}  # this batch's earlier prompts, per conversation
         wanted: dict[int, str] = {}
         for index, event in enumerate(events):
             cid = event.conversation_id
-            if cid is None:
+            if cid is None or event.kind != "prompt":
                 continue
             risk = decisions[index].risk_score
             blocked = decisions[index].decision == "block"
             if index in joined and not blocked:
-                state = states.get(cid)
-                recent = state.turns[-remembered:] if state else ()
-                before = max((t.risk for t in recent if t.decision != "block"), default=0.0)
+                before = remembered_prompt_risk(states.get(cid))
                 if max(risk, before, earlier.get(cid, 0.0)) >= options.joined_min_risk:
                     wanted[index] = joined[index]
             if not blocked:  # a blocked turn was alerted on its own; it is not evidence again

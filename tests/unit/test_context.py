@@ -326,6 +326,18 @@ def test_joined_texts_are_scored_only_where_the_conversation_carries_some_risk()
     after = turn(1, "ok thanks risk=0.01", cid="d")
     assert after.decision == "allow" and "joined_score" not in after.conversation
     assert pipeline.conversations.get("d").prompts == ("ok thanks risk=0.01",)
+    # A response is not part of any joined text: a risky one (a document, a tool output that was
+    # allowed) is no reason to score the prompts around it joined.
+    turn(0, "hi risk=0.01", cid="e")
+    reply = orjson.dumps(
+        {"id": "e1", "text": "a document risk=0.2", "conversation_id": "e", "kind": "response"}
+    )
+    assert pipeline.process([RawRecord(value=reply)])[0].decision == "allow"
+    scored = pipeline.stats.joined_scored
+    after = turn(2, "go on risk=0.01", cid="e")
+    assert "joined_score" not in after.conversation and pipeline.stats.joined_scored == scored
+    turn(3, "hmm risk=0.2", cid="e")  # a prompt with some risk is joined evidence again
+    assert "joined_score" in turn(4, "go on risk=0.01", cid="e").conversation
 
 
 def test_policy_stats_and_conversation_verdicts_follow_their_schemas() -> None:

@@ -171,9 +171,12 @@ def slowest_input(texts: dict[str, str] | None = None) -> dict[str, Any]:
     return report
 
 
-def replay_rate(settings: Any, events: Sequence[dict], *, context: bool = False) -> float:
+def replay_rate(
+    settings: Any, events: Sequence[dict], *, context: bool = False, stats: dict | None = None
+) -> float:
     """Replay events/s; ``context`` adds what the worker keeps beside the pipeline (tenant
-    policies, conversation state, stats windows), as the worker builds them."""
+    policies, conversation state, stats windows), as the worker builds them. ``stats``, when
+    given, receives the pipeline's counters (model rows, joined texts scored)."""
     from llm_shield.streams.pipeline import Pipeline
     from llm_shield.streams.replay import replay_lines
 
@@ -192,6 +195,14 @@ def replay_rate(settings: Any, events: Sequence[dict], *, context: bool = False)
         pipeline = Pipeline(settings)
     lines = [orjson.dumps(e) for e in events]
     summary = replay_lines(pipeline, lines, write_verdict=lambda _: None)
+    if stats is not None:
+        counted = pipeline.stats
+        stats.update(
+            model_rows=pipeline.scanners.stats.model_rows,
+            joined_scored=counted.joined_scored,
+            joined_skipped=counted.joined_skipped,
+            escalations=counted.escalations,
+        )
     return summary.events_per_s
 
 
@@ -805,9 +816,12 @@ def context_figures(
 
     def replayed(name: str, settings: Any, events: Sequence[dict], context: bool) -> None:
         started = time.process_time()  # this process: the pipeline and onnxruntime's threads
-        runs["replay"].setdefault(name, []).append(replay_rate(settings, events, context=context))
+        counted: dict[str, int] = {}
+        rate = replay_rate(settings, events, context=context, stats=counted)
+        runs["replay"].setdefault(name, []).append(rate)
         used = (time.process_time() - started) * 1000 / max(1, len(events))
         cpu["replay"].setdefault(name, []).append(round(used, 2))
+        out.setdefault("replay_rows", {})[name] = {"events": len(events), **counted}
 
     # Interleaved rounds, the best of each kept: this machine drifts by more than the cost
     # in events/s; the CPU an event costs moves much less.

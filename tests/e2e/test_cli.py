@@ -391,6 +391,9 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     for key in ("kafka_events_per_s", "kafka_cpu_ms_per_event", "replay_cpu_ms_per_event"):
         assert set(context[key]) == {"off", "on", "on_conversations"}, key
         assert all(value > 0 for value in context[key].values()), key
+    rows = context["replay_rows"]
+    assert rows["off"]["joined_scored"] == 0 and rows["on"]["joined_scored"] == 0
+    assert rows["on_conversations"]["model_rows"] >= rows["on"]["model_rows"]
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",
         "toxicity",

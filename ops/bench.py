@@ -809,35 +809,33 @@ def context_figures(
 
     turns = in_conversations(stream)
     out: dict[str, Any] = {}
-    off = load_settings(None, {**overrides, **CONTEXT_OFF})
-    on = load_settings(None, overrides)
+    # (name, settings, events): the same three cases replayed and through the worker
+    cases = (
+        ("off", {**overrides, **CONTEXT_OFF}, stream),
+        ("on", overrides, stream),
+        ("on_conversations", overrides, turns),
+    )
+    loaded = {name: load_settings(None, values) for name, values, _events in cases}
     runs: dict[str, dict[str, list[float]]] = {"replay": {}, "kafka": {}}
     cpu: dict[str, dict[str, list[float]]] = {"replay": {}, "kafka": {}}
 
-    def replayed(name: str, settings: Any, events: Sequence[dict], context: bool) -> None:
-        started = time.process_time()  # this process: the pipeline and onnxruntime's threads
-        counted: dict[str, int] = {}
-        rate = replay_rate(settings, events, context=context, stats=counted)
-        runs["replay"].setdefault(name, []).append(rate)
-        used = (time.process_time() - started) * 1000 / max(1, len(events))
-        cpu["replay"].setdefault(name, []).append(round(used, 2))
-        out.setdefault("replay_rows", {})[name] = {"events": len(events), **counted}
+    def keep(kind: str, name: str, rate: float, used: float) -> None:
+        runs[kind].setdefault(name, []).append(rate)
+        cpu[kind].setdefault(name, []).append(used)
 
     # Interleaved rounds, the best of each kept: this machine drifts by more than the cost
     # in events/s; the CPU an event costs moves much less.
     for round_ in range(rounds):
         _say(f"context, round {round_ + 1} of {rounds}: replay and kafka, off / on / turns")
-        replayed("off", off, stream, False)
-        replayed("on", on, stream, True)
-        replayed("on_conversations", on, turns, True)
-        for name, values, events in (
-            ("off", {**overrides, **CONTEXT_OFF}, stream),
-            ("on", overrides, stream),
-            ("on_conversations", overrides, turns),
-        ):
-            rate, used = _cold_run(broker, values, events, 1)
-            runs["kafka"].setdefault(name, []).append(rate)
-            cpu["kafka"].setdefault(name, []).append(used)
+        for name, _values, events in cases:
+            started = time.process_time()  # this process: the pipeline and onnxruntime's threads
+            counted: dict[str, int] = {}
+            rate = replay_rate(loaded[name], events, context=name != "off", stats=counted)
+            used = (time.process_time() - started) * 1000 / max(1, len(events))
+            keep("replay", name, rate, round(used, 2))
+            out.setdefault("replay_rows", {})[name] = {"events": len(events), **counted}
+        for name, values, events in cases:
+            keep("kafka", name, *_cold_run(broker, values, events, 1))
     out["replay_events_per_s"] = {name: max(v) for name, v in runs["replay"].items()}
     out["kafka_events_per_s"] = {name: max(v) for name, v in runs["kafka"].items()}
     out["replay_cpu_ms_per_event"] = {name: min(v) for name, v in cpu["replay"].items()}

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import faust
 
 from llm_shield.streams.config import Settings
+from llm_shield.streams.errors import DeliveryFailed
 from llm_shield.streams.events import (
     CORRELATION_HEADER,
     REPLY_TO_HEADER,
@@ -34,6 +35,10 @@ from llm_shield.streams.security import faust_credentials
 from llm_shield.streams.stats import WindowCounts, WindowKey, window_record
 
 log = logging.getLogger(__name__)
+
+# A batch's outputs are sent this many times at most, waiting 0.5 s, then 1 s, ... between.
+DELIVERY_ATTEMPTS = 4
+DELIVERY_BACKOFF_SECONDS = 0.5
 
 OutcomeSink = Callable[[Sequence[Outcome]], None]
 
@@ -106,6 +111,64 @@ def pace_fetches(pacer: FetchPacer) -> None:
     thread._create_worker_consumer = create  # type: ignore[method-assign]
 
 
+# One output of a batch: (to the changelog?, topic, key, value, partition).
+Output = tuple[bool, str, bytes | None, bytes | None, int | None]
+
+
+async def send_with_retries(
+    outputs: Sequence[Output],
+    send_one: Callable[[Output], Awaitable[asyncio.Future]],
+    *,
+    attempts: int = DELIVERY_ATTEMPTS,
+    backoff_seconds: float = DELIVERY_BACKOFF_SECONDS,
+) -> None:
+    """Send every output and wait for the broker's acks; the ones the broker refused are sent
+    again (seen in CI: Tansu answered a produce with UnknownError just after it came back with
+    empty storage, and the agent died with the batch). What is still refused after the last
+    attempt raises ``DeliveryFailed``; the batch is then not acked, so its offsets are never
+    committed and it is scanned again.
+    """
+    remaining = list(outputs)
+    loop = asyncio.get_running_loop()
+    for attempt in range(1, attempts + 1):
+        pending: list[asyncio.Future] = []
+        for output in remaining:
+            try:
+                sent = await send_one(output)
+            except Exception as exc:  # noqa: BLE001 - refused before it was even queued
+                sent = loop.create_future()
+                sent.set_exception(exc)
+            pending.append(sent)
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        refused = [
+            (output, result)
+            for output, result in zip(remaining, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        if not refused:
+            return
+        for _, result in refused:
+            if not isinstance(result, Exception):  # cancelled: stopping, not refused
+                raise result
+        remaining = [output for output, _ in refused]
+        reason = refused[0][1]
+        if attempt == attempts:
+            raise DeliveryFailed(
+                f"the broker refused {len(remaining)} of {len(outputs)} outputs of a batch "
+                f"{attempts} times ({type(reason).__name__}: {reason})"
+            ) from reason
+        log.warning(
+            "the broker refused %d of %d outputs (%s: %s); sending them again in %.1f s",
+            len(remaining),
+            len(outputs),
+            type(reason).__name__,
+            reason,
+            backoff_seconds,
+        )
+        await asyncio.sleep(backoff_seconds)
+        backoff_seconds *= 2
+
+
 def _faust_folder(settings: Settings) -> Path:
     """faust's own folder (it makes one even for in-memory tables): beside the result cache,
     owner-only, not ``<group>-data`` in whatever directory the worker was started from."""
@@ -126,8 +189,13 @@ def create_app(
     on_ready: Callable[[], Any] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_reply_refused: Callable[[str], None] | None = None,
+    on_delivery_failed: Callable[[DeliveryFailed], None] | None = None,
 ) -> faust.App:
-    """Build the worker app; nothing connects until a ``faust.Worker`` starts it."""
+    """Build the worker app; nothing connects until a ``faust.Worker`` starts it.
+
+    ``on_delivery_failed`` is told when a batch's outputs could not be delivered: the agent that
+    failed stops consuming, so the worker must stop (or start over) rather than sit idle.
+    """
     kafka = settings.kafka
     pacer = FetchPacer(
         kafka.fetch_max_wait_ms, kafka.active_fetch_max_wait_ms, kafka.active_after_seconds
@@ -231,26 +299,31 @@ def create_app(
         A reply to an inline client goes out beside the verdict on the reply sender, which
         never holds the batch back (a client that is gone just misses its reply).
         """
-        send = app.producer.send
-        pending = []
+        outputs: list[Output] = []
         for record, outcome in zip(records, outcomes, strict=True):
             reply_to = replies.topic_for(record)
             body = outcome.to_json()
             if isinstance(outcome, DeadLetter):
-                pending.append(await send(topics.deadletter, None, body, None, None, None))
+                outputs.append((False, topics.deadletter, None, body, None))
                 answer_id = outcome.id or record.correlation_id
                 if reply_to is not None and answer_id:
                     answer.send(reply_to, answer_id.encode(), body)
                 continue
             key = outcome.id.encode()
-            pending.append(await send(topics.verdicts, key, body, None, None, None))
+            outputs.append((False, topics.verdicts, key, body, None))
             if outcome.is_alert:
-                pending.append(await send(topics.alerts, key, body, None, None, None))
+                outputs.append((False, topics.alerts, key, body, None))
             if reply_to is not None:
                 answer.send(reply_to, key, body)
         for partition, key, value in changes:
-            pending.append(await changelog_writer.send(changelog, key, value, partition))
-        await asyncio.gather(*pending)
+            outputs.append((True, changelog, key, value, partition))
+        await send_with_retries(outputs, send_one)
+
+    async def send_one(output: Output) -> asyncio.Future:
+        to_changelog, topic_name, key, value, partition = output
+        if to_changelog:
+            return await changelog_writer.send(topic_name, key, value, partition)
+        return await app.producer.send(topic_name, key, value, partition, None, None)
 
     async def deliver(
         stream: faust.StreamT,
@@ -261,7 +334,12 @@ def create_app(
         """Publish a batch's outputs and conversation changes, then ack its inputs: an offset is
         only committable once every verdict of its batch is acknowledged by the broker."""
         outcomes, changes = scanned
-        await publish(records, outcomes, changes)
+        try:
+            await publish(records, outcomes, changes)
+        except DeliveryFailed as exc:
+            if on_delivery_failed is not None:
+                on_delivery_failed(exc)
+            raise
         for event in events:
             await stream.ack(event)
         if on_outcomes is not None:

@@ -25,6 +25,10 @@ class BrokerError(ShieldError):
     exit_code = 3
 
 
+class DeliveryFailed(BrokerError):
+    """The broker kept refusing a batch's verdicts (or alerts, dead letters, state changes)."""
+
+
 class EmbeddedBrokerError(ShieldError):
     """The embedded Tansu broker is missing or did not start."""
 

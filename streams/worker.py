@@ -22,6 +22,7 @@ import faust
 from llm_shield.streams.app import OutcomeSink, create_app
 from llm_shield.streams.config import Settings
 from llm_shield.streams.conversation import ConversationBook
+from llm_shield.streams.errors import DeliveryFailed
 from llm_shield.streams.kafka import (
     TopicFollower,
     clean_reply_topics,
@@ -36,6 +37,7 @@ from llm_shield.streams.tenant_policy import PolicyBook
 
 log = logging.getLogger(__name__)
 EXIT_GRACE_EXCEEDED = 75
+EXIT_DELIVERY_FAILED = 3  # as any broker error
 
 
 class QuietRepeats(logging.Filter):
@@ -163,6 +165,23 @@ def run_worker(
             # wait out), finish and commit what is in flight; then start over.
             worker.stop_for_restart()
 
+    failed: list[DeliveryFailed] = []
+
+    def delivery_failed(exc: DeliveryFailed) -> None:
+        """An agent whose batch could not be delivered stops consuming: the worker starts over
+        (``llm-shield worker``) or stops with an error (``dev``), never idles on. The batch was
+        not acked, so it is scanned again from the last committed offset."""
+        nonlocal restarting
+        if failed or restarting:
+            return
+        failed.append(exc)
+        if restart_on_broker_reset:
+            restarting = True
+            log.error("%s; restarting the worker (uncommitted events are scanned again)", exc)
+        else:
+            log.error("%s; stopping the worker (uncommitted events are scanned again)", exc)
+        worker.stop_for_restart()
+
     async def ready() -> None:
         if on_ready is not None:
             on_ready(time.monotonic() - began, pipeline)
@@ -195,6 +214,7 @@ def run_worker(
         on_ready=ready,
         on_batch=on_batch,
         on_reply_refused=on_reply_refused,
+        on_delivery_failed=delivery_failed,
     )
     if follower is not None:
         # Every policy on the topic is in force before the first event is scanned.
@@ -229,6 +249,8 @@ def run_worker(
     except SystemExit as exit_:
         if restarting:
             restart_process()
+        if failed:
+            return EXIT_DELIVERY_FAILED
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     return 0  # pragma: no cover - execute_from_commandline always raises SystemExit

@@ -592,9 +592,17 @@ def build(home: Path, *, force: bool = False, sources: Path | None = None) -> li
 
 BENIGN_TUNING = (
     "tuning/short_turns.jsonl",
+    "tuning/short_turns_2.jsonl",
     "tuning/benign_sensitive.jsonl",
+    "tuning/benign_prompts_2.jsonl",
     "tuning/prompt_injection.jsonl",
     "bfcl-eval requests",
+)
+RESPONSE_TUNING = (
+    "tuning/indirect.jsonl",
+    "tuning/indirect_2.jsonl",
+    "data wheels' READMEs",
+    "data wheels' READMEs, planted",
 )
 MAX_BENIGN_FPR = 0.02
 MAX_RESPONSE_FPR = 0.03
@@ -647,10 +655,9 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
         f1 = float(np.mean([_f1(y, s, t) for y, s in validation]))
         rows.append((float(np.mean(benign >= t)) <= MAX_BENIGN_FPR, f1, -t, t))
     within, f1, _, prompt = max(rows)
-    y, s = scores("tuning/indirect.jsonl", pi, sentences=True)
-    for name in ("data wheels' READMEs", "data wheels' READMEs, planted"):
-        more_y, more_s = scores(name, pi, sentences=True)
-        y, s = np.concatenate([y, more_y]), np.concatenate([s, more_s])
+    response_scores = [scores(name, pi, sentences=True) for name in RESPONSE_TUNING]
+    y = np.concatenate([y for y, _ in response_scores])
+    s = np.concatenate([s for _, s in response_scores])
     rows = []
     for t in grid:
         fpr = float(np.mean(s[y == 0] >= t))

@@ -323,6 +323,36 @@ def assistant_instructions(rng: random.Random, count: int) -> list[str]:
     return list(out)
 
 
+def instruction_changes(rng: random.Random, count: int) -> list[tuple[str, int]]:
+    """A user changing their own instructions, tone, length or persona (0), and the same verbs
+    aimed at the assistant's given instructions or safety rules (1), about three to one."""
+    out: dict[str, int] = {}
+    fills = seeds.STYLE_FILLS
+    while len(out) < count:
+        pick = rng.random()
+        if pick < 0.4:
+            verb = rng.choice(seeds.OWN_VERBS)
+            text = (
+                f"{verb} {rng.choice(seeds.OWN_THINGS)} {rng.choice(seeds.OWN_SOURCES)}"
+                f"{rng.choice(seeds.OWN_WHEN)}{rng.choice(seeds.OWN_THEN)}"
+            )
+            label = 0
+        elif pick < 0.75:
+            text = rng.choice(seeds.STYLE_CONTROLS).format(
+                **{key: rng.choice(values) for key, values in fills.items()}
+            )
+            label = 0
+        else:
+            verb = rng.choice(seeds.OWN_VERBS[:4])
+            text = f"{verb} {rng.choice(seeds.SYSTEM_THINGS)}{rng.choice(seeds.SYSTEM_THEN)}"
+            label = 1
+        text = text[0].upper() + text[1:]
+        if not text.endswith((".", "!", "?")):
+            text += "."
+        out.setdefault(text, label)
+    return list(out.items())
+
+
 def _fill(template: str, rng: random.Random) -> str:
     return template.format(
         email=rng.choice(seeds.PLANT_EMAILS),
@@ -816,7 +846,12 @@ def read_neuralchemy(inputs: Inputs) -> dict[str, list[tuple[str, int]]]:
 
 
 # What each report set is scored as: documents and tool outputs are responses.
-RESPONSE_SETS = ("heldout/indirect.jsonl", "heldout/indirect_2.jsonl", "raginject")
+RESPONSE_SETS = (
+    "heldout/indirect.jsonl",
+    "heldout/indirect_2.jsonl",
+    "heldout/indirect_3.jsonl",
+    "raginject",
+)
 
 
 def report_sets(
@@ -847,6 +882,9 @@ def report_sets(
         "heldout/indirect_2.jsonl",
         "heldout/benign_prompts_2.jsonl",
         "heldout/multilingual.jsonl",
+        "heldout/short_turns_3.jsonl",
+        "heldout/benign_prompts_3.jsonl",
+        "heldout/indirect_3.jsonl",
     ):
         report[name] = cases(name)
     for name in ("toxicity_eval.jsonl", "heldout/toxicity_categories.jsonl"):
@@ -916,6 +954,9 @@ def build_corpus(
         "tuning/benign_sensitive.jsonl",
         "tuning/indirect.jsonl",
         "tuning/multilingual.jsonl",
+        "tuning/short_turns_2.jsonl",
+        "tuning/benign_prompts_2.jsonl",
+        "tuning/indirect_2.jsonl",
     ):
         tune[name] = cases(name)
     for name in ("tuning/toxicity.jsonl", "tuning/toxicity_categories.jsonl"):
@@ -968,6 +1009,14 @@ def build_corpus(
     train += _examples(dojo.user_tasks, pi, 0, "agentdojo:user-task")
     train += _examples(short_turns(rng, 2500), pi, 0, "seed:short-turn")
     train += _examples(assistant_instructions(rng, 700), pi, 0, "seed:assistant-instruction")
+    for text, label in instruction_changes(rng, 1200):
+        train.append(Example(text, _one(pi, label), "seed:instruction-change"))
+    train += _examples(
+        dict.fromkeys(f"{t}{rng.choice(seeds.TURN_TAILS)}" for t in seeds.TASK_CONTROL_TURNS * 4),
+        pi,
+        0,
+        "seed:task-control",
+    )
     train += _examples(seeds.TRIGGER_HARD_NEGATIVES, pi, 0, "seed:trigger-words")
     for text, label, language in multilingual_examples(rng):
         train.append(Example(text, _one(pi, label), f"seed:multilingual-{language}"))

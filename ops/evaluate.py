@@ -207,6 +207,9 @@ INJECTION_SETS = (
     "heldout/indirect_2.jsonl",
     "raginject",
     "heldout/multilingual.jsonl",
+    "heldout/short_turns_3.jsonl",
+    "heldout/benign_prompts_3.jsonl",
+    "heldout/indirect_3.jsonl",
 )
 TOXICITY_SETS = ("toxicity_eval.jsonl", "heldout/toxicity_categories.jsonl")
 

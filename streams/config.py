@@ -212,7 +212,7 @@ def _scanner_defaults() -> dict[str, ScannerSettings]:
         # Responses are read sentence by sentence; the starter build tunes their operating point
         # on ops/data/tuning (at most 3% of benign tuning documents flagged) and prints it.
         "prompt_injection": ScannerSettings(
-            threshold=0.5, response_threshold=0.667, action="block", mode="ensemble"
+            threshold=0.5, response_threshold=0.744, action="block", mode="ensemble"
         ),
         "toxicity": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
         # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
@@ -269,11 +269,13 @@ class ConversationSettings:
     joined_max_words: int = 8
     # ... and only when that prompt, or one of the prompts it is joined with, scored at least
     # this much risk on its own: everyday turns carry none, and a joined text is one more model
-    # row (responses are never joined, so their risk does not count here). On
-    # ops/conversations/tuning.jsonl the floors 0, 0.1 and 0.2 caught the same 36 attack turns
-    # (0.3 to 0.5: 35), scoring 37, 11 and 6 joined texts; 0.1 keeps a margin under fragments
-    # such as "Ignore the" (0.24 on its own).
-    joined_min_risk: float = 0.1
+    # row (responses are never joined, so their risk does not count here). With the current
+    # starter model, on ops/conversations/tuning.jsonl every floor from 0 to 0.1 catches the same
+    # 35 attack turns, scoring 37, 19, 16 and 8 joined texts at 0, 0.03, 0.05 and 0.1. The floor
+    # is a cost lever that must stay under the pieces of a split attack: "Ignore the" scores
+    # 0.096 on its own with this model (0.24 with the previous one, when the floor was 0.1), so
+    # 0.05 keeps a margin of two; 15.5% of the tuning short turns reach it (13.5% reach 0.1).
+    joined_min_risk: float = 0.05
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).

@@ -140,3 +140,16 @@ def test_models_run_with_onnxruntime_alone(starter_home: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "BANNED []" in result.stdout
+
+
+def test_the_default_response_threshold_is_the_operating_point_the_build_chose(
+    starter_home: Path,
+) -> None:
+    """The build tunes injection's operating point for documents and tool outputs and records
+    it; a rebuild that moves it must move the shipped default too, or responses are judged at a
+    point no tuning chose."""
+    from llm_shield.streams.config import Settings
+
+    entry = load_entry(entry_path(starter_home, "multi_task/starter-minilm", "1"))
+    chosen = entry.recipe["thresholds"]["prompt_injection"]["response_after_shift"]
+    assert Settings().scanners.prompt_injection.response_threshold == pytest.approx(chosen)

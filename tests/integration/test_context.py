@@ -44,6 +44,42 @@ def verdicts_for(settings: Settings, ids: set[str], timeout_seconds: float = 60.
     return asyncio.run(run())
 
 
+def where_they_are(settings: Settings, ids: set[str]) -> str:
+    """For a failure message: where the broker holds the events and verdicts of ``ids``, and
+    each partition's end offset against the records it served, so that a missing verdict reads
+    as never written, or written and lost, or held but not served. (Tansu reports a partition's
+    end as its last record batch's base offset + 1: an end below the records served is that.)"""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def run() -> str:
+        lines = []
+        for topic in (settings.topics.prompts, settings.topics.verdicts):
+            served: dict[int, int] = {}
+            try:
+                async for record in read_topic(settings, topic, timeout_seconds=3):
+                    served[record.partition] = served.get(record.partition, 0) + 1
+                    found = orjson.loads(record.value).get("id")
+                    if found in ids:
+                        lines.append(f"{topic}[{record.partition}]@{record.offset}: {found}")
+            except Exception as exc:  # noqa: BLE001 - a failure message must not fail itself
+                lines.append(f"{topic}: not readable ({exc})")
+                continue
+            consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker, group_id=None)
+            await consumer.start()
+            try:
+                parts = sorted(consumer.partitions_for_topic(topic) or ())
+                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+            finally:
+                await consumer.stop()
+            lines.append(
+                f"{topic}: records served per partition {dict(sorted(served.items()))}, "
+                f"end offsets {[ends[tp] for tp in sorted(ends, key=lambda tp: tp.partition)]}"
+            )
+        return "\n".join(lines)
+
+    return asyncio.run(run())
+
+
 def send(settings: Settings, events: list[dict]) -> None:
     """Publish events keyed as `llm-shield publish` keys them (conversation_id, else id)."""
     values = [(settings.topics.prompts, orjson.dumps(e)) for e in events]
@@ -224,7 +260,8 @@ def test_conversation_state_survives_sigkill_and_follows_its_partition(broker) -
                 for n, m in enumerate((first, second, third), 1)
                 if m is not None
             ]
-            raise AssertionError(f"turn {number}: {exc}\n" + "\n".join(logs)) from None
+            held = where_they_are(settings, ids)
+            raise AssertionError(f"turn {number}: {exc}\n{held}\n" + "\n".join(logs)) from None
 
     first = WorkerProcess(topics, "--set", "log_level=info").start()
     second = third = None

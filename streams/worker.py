@@ -165,16 +165,16 @@ def run_worker(
             # wait out), finish and commit what is in flight; then start over.
             worker.stop_for_restart()
 
-    failed: list[DeliveryFailed] = []
+    failed = False
 
     def delivery_failed(exc: DeliveryFailed) -> None:
         """An agent whose batch could not be delivered stops consuming: the worker starts over
         (``llm-shield worker``) or stops with an error (``dev``), never idles on. The batch was
         not acked, so it is scanned again from the last committed offset."""
-        nonlocal restarting
+        nonlocal restarting, failed
         if failed or restarting:
             return
-        failed.append(exc)
+        failed = True
         if restart_on_broker_reset:
             restarting = True
             log.error("%s; restarting the worker (uncommitted events are scanned again)", exc)

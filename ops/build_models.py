@@ -369,8 +369,12 @@ def profanity_teacher(assets: Assets) -> Callable[[Sequence[str]], np.ndarray]:
 # ---------------------------------------------------------------------------------- registry
 
 
-def _output(task: str, output: str, threshold: float) -> OutputSpec:
-    return OutputSpec(output, LABELS[task], "softmax", POSITIVE[task], threshold)
+def _output(
+    task: str, output: str, threshold: float, response_threshold: float | None = None
+) -> OutputSpec:
+    return OutputSpec(
+        output, LABELS[task], "softmax", POSITIVE[task], threshold, response_threshold
+    )
 
 
 def _install_variant(files: dict[str, Path], folder: Path, source: str) -> tuple[FileEntry, ...]:
@@ -548,7 +552,12 @@ def build(home: Path, *, force: bool = False, sources: Path | None = None) -> li
                 task=model_id.split("/", 1)[0],
                 architecture=ENCODER_ARCH + f"; linear heads: {', '.join(tasks)}",
                 input_kind="token_ids",
-                outputs={task: _output(task, task, 0.5) for task in tasks},
+                outputs={
+                    task: _output(
+                        task, task, 0.5, thresholds.get(task, {}).get("response_after_shift")
+                    )
+                    for task in tasks
+                },
                 license=ENCODER_LICENSE + "; heads and top layers trained on " + TRAINING_DATA,
                 origin="llm-shield models build (starter recipe)",
                 variants={},

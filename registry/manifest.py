@@ -46,6 +46,9 @@ class OutputSpec:
     postprocess: str
     positive_label: str
     threshold: float
+    # Where the build tuned this head for kind=response texts (documents, tool outputs read
+    # sentence by sentence): the scanner's default response threshold. None: not tuned.
+    response_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,15 @@ def entry_from_dict(data: dict[str, Any], where: str = "manifest") -> ModelEntry
         threshold = float(_need(spec, "threshold", (int, float), spot))
         if not 0.0 <= threshold <= 1.0:
             raise ManifestError(f"{spot}.threshold: must be between 0 and 1")
+        response = spec.get("response_threshold")
+        if response is not None:
+            if isinstance(response, bool) or not isinstance(response, int | float):
+                raise ManifestError(f"{spot}.response_threshold: expected a number")
+            if not 0.0 <= response <= 1.0:
+                raise ManifestError(f"{spot}.response_threshold: must be between 0 and 1")
+            response = float(response)
         outputs[out_task] = OutputSpec(
-            _need(spec, "output", str, spot), labels, post, positive, threshold
+            _need(spec, "output", str, spot), labels, post, positive, threshold, response
         )
     if not outputs:
         raise ManifestError(f"{where}.outputs: at least one task output is required")

@@ -193,7 +193,9 @@ class ScannerSettings:
     enabled: bool = True
     threshold: float = 0.5
     # kind=response events (model answers, tool outputs, documents) are judged by this instead.
-    response_threshold: float = 0.5
+    # None ("model" in a file or variable): the point the model's build tuned for responses,
+    # from its manifest, or ``threshold`` for a model that records none.
+    response_threshold: float | None = None
     short_text_threshold: float = 0.9
     action: str = "block"
     mode: str = "ml"
@@ -210,10 +212,9 @@ def _scanner_defaults() -> dict[str, ScannerSettings]:
         # Ensemble: the model catches paraphrases in short texts, the patterns catch explicit
         # attacks anywhere in long ones (a mean-pooled window dilutes one injected sentence).
         # Responses are read sentence by sentence; the starter build tunes their operating point
-        # on ops/data/tuning (at most 3% of benign tuning documents flagged) and prints it.
-        "prompt_injection": ScannerSettings(
-            threshold=0.5, response_threshold=0.744, action="block", mode="ensemble"
-        ),
+        # on ops/data/tuning (at most 3% of benign tuning documents flagged) and records it in
+        # the model's manifest, which is where the default response threshold comes from.
+        "prompt_injection": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
         "toxicity": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
         # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
         "sentiment": ScannerSettings(
@@ -363,7 +364,10 @@ def env_name(dotted: str) -> str:
 
 def _coerce(name: str, hint: type, value: Any, source: str) -> Any:
     """Turn a TOML, env or flag value into the setting's type, or say which setting is wrong."""
-    if isinstance(hint, types.UnionType):  # pragma: no cover - no optional settings yet
+    if isinstance(hint, types.UnionType):
+        # An optional setting: "model" (or nothing) leaves the choice to the installed model.
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "model")):
+            return None
         hint = next(h for h in typing.get_args(hint) if h is not type(None))
     try:
         if hint is bool:
@@ -524,7 +528,10 @@ def _validate(settings: Settings) -> Settings:
         )
         for key in ("response_threshold", "short_text_threshold"):
             value = getattr(scanner, key)
-            need(0.0 <= value <= 1.0, f"scanners.{name}.{key} must be between 0 and 1, got {value}")
+            need(
+                value is None or 0.0 <= value <= 1.0,
+                f"scanners.{name}.{key} must be between 0 and 1, got {value}",
+            )
     models = settings.models
     need(models.intra_op_threads >= 0, "models.intra_op_threads must be >= 0")
     need(
@@ -674,6 +681,8 @@ def shown_value(settings: Settings, dotted: str) -> Any:
     value = setting_value(settings, dotted)
     if dotted in SECRET_SETTINGS:
         return "***" if value else ""
+    if value is None:  # an optional setting left to the model (written the same way)
+        return "model"
     return value
 
 

@@ -298,6 +298,17 @@ class ScannerSet:
             reason="empty text",
         )
 
+    def model_response_threshold(self, name: str) -> float | None:
+        """The response operating point the scanner's model recorded at its build (None when
+        it records none or no model is loaded): the default for kind=response texts, so that a
+        rebuild that moves the point moves the default with it."""
+        options = self.settings.scanners.get(name)
+        group = self.groups.get((options.model, options.variant))
+        if group is None or group.resolved is None:
+            return None
+        output = group.resolved.entry.outputs.get(name)
+        return output.response_threshold if output is not None else None
+
     def _judge(
         self,
         name: str,
@@ -312,9 +323,14 @@ class ScannerSet:
         options = scanners.get(name)
         short_words = self.settings.models.short_text_words
         positive, negative = _BINARY[name]
+        response_threshold = options.response_threshold
+        if response_threshold is None:
+            response_threshold = self.model_response_threshold(name)
+        if response_threshold is None:
+            response_threshold = options.threshold
         judged = []
         for i, result in enumerate(results):
-            threshold = options.response_threshold if kinds[i] == "response" else options.threshold
+            threshold = response_threshold if kinds[i] == "response" else options.threshold
             reason = None
             words = len(texts[i].split())
             if result.method in ("ml", "cache") and words <= short_words:

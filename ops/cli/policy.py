@@ -98,7 +98,8 @@ def set_policy(
     typed = {}
     for key in sorted(merged):
         _, scanner, name = key.split(".")
-        typed[key] = getattr(scanners.get(scanner), name)
+        value = getattr(scanners.get(scanner), name)
+        typed[key] = "model" if value is None else value  # a response threshold left to the model
     version = book.versions.get(tenant, 0) + 1
     record = TenantPolicy(tenant, version, typed, utc_timestamp())
     asyncio.run(write_record(settings, settings.topics.policies, tenant.encode(), record.to_json()))

@@ -142,14 +142,27 @@ def test_models_run_with_onnxruntime_alone(starter_home: Path) -> None:
     assert "BANNED []" in result.stdout
 
 
-def test_the_default_response_threshold_is_the_operating_point_the_build_chose(
-    starter_home: Path,
+def test_responses_are_judged_at_the_operating_point_the_build_chose_unless_set(
+    starter_home: Path, tmp_path: Path
 ) -> None:
-    """The build tunes injection's operating point for documents and tool outputs and records
-    it; a rebuild that moves it must move the shipped default too, or responses are judged at a
-    point no tuning chose."""
-    from llm_shield.streams.config import Settings
+    """The build tunes injection's operating point for documents and tool outputs; where it
+    lands depends on the build machine (bfloat16 or not), so the manifest records it and the
+    default response threshold is read from there: a rebuild that moves it moves the default."""
+    from llm_shield.streams.config import load_settings
+    from llm_shield.streams.events import Event
+    from llm_shield.streams.pipeline import Pipeline
 
     entry = load_entry(entry_path(starter_home, "multi_task/starter-minilm", "1"))
     chosen = entry.recipe["thresholds"]["prompt_injection"]["response_after_shift"]
-    assert Settings().scanners.prompt_injection.response_threshold == pytest.approx(chosen)
+    assert entry.outputs["prompt_injection"].response_threshold == pytest.approx(chosen)
+
+    def injection(**overrides: object) -> dict:
+        values = {"cache_dir": str(tmp_path / "cache"), "models.cache_enabled": False}
+        settings = load_settings(None, {**values, **overrides}, environ={})
+        event = Event(id="r", text="The build finished in four minutes.", kind="response")
+        return Pipeline(settings).scan_events([event])[0].to_dict()["scanners"]["prompt_injection"]
+
+    assert injection()["threshold"] == pytest.approx(chosen)
+    set_by_hand = "scanners.prompt_injection.response_threshold"
+    assert injection(**{set_by_hand: 0.9})["threshold"] == pytest.approx(0.9)
+    assert injection(**{set_by_hand: "model"})["threshold"] == pytest.approx(chosen)

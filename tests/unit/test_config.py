@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from llm_shield.streams.config import env_name, load_settings, parse_assignment, setting_names
+from llm_shield.streams.config import (
+    Settings,
+    env_name,
+    load_settings,
+    parse_assignment,
+    setting_names,
+    shown_value,
+)
 from llm_shield.streams.errors import ConfigError
 
 
@@ -63,6 +70,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"no.such.setting": "1"}, "no.such.setting"),
         ({"scanners.prompt_injection.enabled": "maybe"}, "enabled"),
         ({"policies.follow_wait_ms": "5000"}, "policies.follow_wait_ms"),
+        ({"scanners.prompt_injection.response_threshold": "2"}, "response_threshold"),
+        ({"scanners.prompt_injection.response_threshold": "auto"}, "response_threshold"),
     ],
 )
 def test_bad_values_name_the_setting(overrides: dict, needle: str) -> None:
@@ -100,3 +109,13 @@ def test_set_assignment_parsing() -> None:
 def test_example_config_documents_the_defaults() -> None:
     example = Path(__file__).resolve().parents[2] / "streams" / "examples" / "llm-shield.toml"
     assert load_settings(example, environ={}) == load_settings(environ={})
+
+
+def test_a_response_threshold_is_left_to_the_model_unless_given() -> None:
+    """``model`` (the default) means the point the model's build recorded; a number wins."""
+    assert Settings().scanners.prompt_injection.response_threshold is None
+    given = load_settings(None, {"scanners.prompt_injection.response_threshold": "0.8"}, environ={})
+    assert given.scanners.prompt_injection.response_threshold == 0.8
+    env = {"LLM_SHIELD_SCANNERS_PROMPT_INJECTION_RESPONSE_THRESHOLD": "model"}
+    assert load_settings(None, environ=env).scanners.prompt_injection.response_threshold is None
+    assert shown_value(given, "scanners.toxicity.response_threshold") == "model"

@@ -57,6 +57,15 @@ def test_good_entry_round_trips(tmp_path: Path) -> None:
     assert load_entry(tmp_path / "model.json") == entry
 
 
+def test_a_response_operating_point_is_kept_and_optional(tmp_path: Path) -> None:
+    assert entry_from_dict(GOOD).outputs["prompt_injection"].response_threshold is None
+    tuned = broken(["outputs", "prompt_injection", "response_threshold"], 0.72)
+    entry = entry_from_dict(tuned)
+    assert entry.outputs["prompt_injection"].response_threshold == 0.72
+    dump_entry(entry, tmp_path / "model.json")
+    assert load_entry(tmp_path / "model.json") == entry
+
+
 @pytest.mark.parametrize(
     ("path", "value", "needle"),
     [
@@ -66,6 +75,8 @@ def test_good_entry_round_trips(tmp_path: Path) -> None:
         (["outputs", "prompt_injection", "postprocess"], "tanh", "postprocess"),
         (["outputs", "prompt_injection", "positive_label"], "EVIL", "positive_label"),
         (["outputs", "prompt_injection", "threshold"], 2, "threshold"),
+        (["outputs", "prompt_injection", "response_threshold"], 1.5, "response_threshold"),
+        (["outputs", "prompt_injection", "response_threshold"], "high", "response_threshold"),
         (["variants", "fp8"], [], "fp8"),
         (["variants", "fp32", 0, "sha256"], "xyz", "sha256"),
         (["variants", "fp32", 0, "path"], "../escape.onnx", "path"),

@@ -108,7 +108,9 @@ _INSULT_NOUNS = (
 _INSULT_WORD = _words(*_INSULT_NOUNS)
 _YOU = r"(?:you|u|ya|your|you're|youre|ur|you are|you r)"
 _GROUPS = (
-    r"(?:muslims|jews|jewish people|blacks|black people|whites|white people|gays|gay people|"
+    # "whites" followed by what recipes say next is egg whites ("beat the whites to soft peaks")
+    r"(?:muslims|jews|jewish people|blacks|black people|whites(?! (?:to|until|into)\b)|"
+    r"white people|gays|gay people|"
     r"lesbians|homosexuals|trans people|transgender people|immigrants|migrants|refugees|mexicans|"
     r"arabs|asians|christians|hindus|women|females|africans|indians|chinese|latinos|gypsies|"
     r"foreigners)"

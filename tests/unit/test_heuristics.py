@@ -90,6 +90,10 @@ def test_toxicity_categories_are_scored_and_the_score_is_their_maximum() -> None
     assert result.label == "TOXIC"
 
 
+def test_a_threat_against_a_group_is_found_whatever_the_wording_after_it() -> None:
+    assert toxicity.scan("We will beat the whites.").categories["threat"] >= 0.5
+
+
 def test_identity_hate_is_its_own_category() -> None:
     result = toxicity.scan("Immigrants are vermin.")
     assert result.categories["identity_hate"] >= 0.5
@@ -98,7 +102,12 @@ def test_identity_hate_is_its_own_category() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["How do I kill a process in Linux?", "What does the word idiot mean?", "I hate Mondays."],
+    [
+        "How do I kill a process in Linux?",
+        "What does the word idiot mean?",
+        "I hate Mondays.",
+        "Beat the whites to soft peaks and fold them in gently.",
+    ],
 )
 def test_words_merely_mentioned_are_not_toxic(text: str) -> None:
     assert toxicity.scan(text).score < 0.5

@@ -118,7 +118,8 @@ TRIED = [
     "A window-count correction for long documents (threshold rising with the log of the number "
     "of sentence windows) looked better on the tuning set only because its planted examples are "
     "shorter than its benign ones; not used.",
-    "Users changing their own instructions (this build). The new tuning sets showed the commonest "
+    "Users changing their own instructions (the build before). The new tuning sets showed the "
+    "commonest "
     "false positives on prompts: a user taking back or changing what they asked for ('Ignore the "
     "formatting rules I gave you earlier'), setting a tone, a length or a persona, and task "
     "commands ('cancel pls', 'stop generating'): 8 of 30 assistant instructions and 5 of 200 "
@@ -135,6 +136,21 @@ TRIED = [
     "round's benign tool outputs and documents are not allowed 13.3% of the time with either "
     "model. Built here in 1,474 s: this machine has no bfloat16 instructions, so training ran in "
     "fp32 (1,354 s against 350 s with bfloat16).",
+    "Planted instructions addressed by role (this build). The tuning sets' misses were "
+    "instructions to 'AI agent processing this ticket', 'AI summarizers', 'Hinweis an den "
+    "KI-Assistenten' and the like; their false positives were HR, meeting and IT-ticket mail. "
+    "12 addressees by role, 9 planted frames and 12 goals in Spanish, German and French, and 19 "
+    "requests to human readers were added to the seeds. The response operating point is now "
+    "recorded in the manifest and is the default response threshold (the shipped 0.744 was one "
+    "build's point; the same recipe built on a bfloat16 machine chose 0.718). Same machine, "
+    "previous recipe against this one, held-out: short turns 2 of 390 both, benign prompts 13 -> "
+    "12 of 430, s-labs test F1 0.921 -> 0.932, indirect recall 0.834 -> 0.893 with benign "
+    "documents not allowed 1.9% -> 4.7%, toxicity F1 0.920 -> 0.909 (threat recall 0.944 -> "
+    "0.833). Builds of one recipe on machines with and without bfloat16 differ by as much "
+    "(short turns 4 -> 2 of 390, indirect benign not allowed 6.5% -> 1.9%). Tried and not kept: "
+    "dividing a many-window text's odds by the square root of the window count instead of the "
+    "count (best response tuning F1 0.824 -> 0.841 on one model, 0.858 -> 0.837 on the next). "
+    "Built here in 659 s.",
 ]
 
 HELDOUT_USE = [

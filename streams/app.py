@@ -1,8 +1,8 @@
 """The Faust app: the five SPEC topics and one batching agent per input topic.
 
-The agents only move bytes: take a batch within the window, hand it to the pipeline in a worker
-thread (so the consumer keeps heart-beating), publish what comes back, and ack each input only after
-its outputs were acknowledged by the broker.
+The agents only move bytes: take a batch of the intake's chunks within the window, hand it to the
+pipeline in a worker thread (so the consumer keeps heart-beating), publish what comes back, and ack
+each input only after its outputs were acknowledged by the broker.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from llm_shield.streams.events import (
     DeadLetter,
     RawRecord,
 )
+from llm_shield.streams.intake import Chunk, Intake, divert_fetches
 from llm_shield.streams.kafka import OneRecordBatches
 from llm_shield.streams.pipeline import Outcome, Pipeline
 from llm_shield.streams.replies import ReplyRouter, ReplySender, header
@@ -326,8 +327,7 @@ def create_app(
         return await app.producer.send(topic_name, key, value, partition, None, None)
 
     async def deliver(
-        stream: faust.StreamT,
-        events: list,
+        chunks: Sequence[Chunk],
         records: Sequence[RawRecord],
         scanned: tuple[list[Outcome], list],
     ) -> None:
@@ -337,82 +337,75 @@ def create_app(
         try:
             await publish(records, outcomes, changes)
         except DeliveryFailed as exc:
+            intake.release(chunks)
             if on_delivery_failed is not None:
                 on_delivery_failed(exc)
             raise
-        for event in events:
-            await stream.ack(event)
+        except BaseException:
+            intake.release(chunks)
+            raise
+        intake.ack(chunks)
         if on_outcomes is not None:
             on_outcomes(outcomes)
 
-    def to_records(events: Sequence[Any], default_kind: str) -> list[RawRecord]:
+    def to_records(chunks: Sequence[Chunk], default_kind: str) -> list[RawRecord]:
         return [
             RawRecord(
-                value=event.message.value,
-                source_topic=event.message.topic,
+                value=record.value,
+                source_topic=record.topic,
                 default_kind=default_kind,
-                partition=event.message.partition,
-                offset=event.message.offset,
-                reply_to=header(event.message.headers, REPLY_TO_HEADER),
-                correlation_id=header(event.message.headers, CORRELATION_HEADER),
+                partition=record.partition,
+                offset=record.offset,
+                reply_to=header(record.headers, REPLY_TO_HEADER) if record.headers else None,
+                correlation_id=header(record.headers, CORRELATION_HEADER)
+                if record.headers
+                else None,
             )
-            for event in events
+            for chunk in chunks
+            for record in chunk.records
         ]
 
-    async def batches_in_window(stream: faust.StreamT) -> AsyncIterator[list[Any]]:
-        """Fixed window: a batch is cut when full or when the window closes (faust's take)."""
-        async for events in stream.noack_take(batch.max_batch_size, within=batch.window_seconds):
-            yield list(events)
+    intake = Intake(app, (topics.prompts, topics.responses), max_queued=2 * batch.max_batch_size)
+    app._llm_shield_intake = intake  # read by the fetch hook (divert_fetches)
+    divert_fetches()
 
-    async def batches_adaptive(stream: faust.StreamT) -> AsyncIterator[list[Any]]:
+    async def batches_in_window(topic: str) -> AsyncIterator[list[Chunk]]:
+        """Fixed window: a batch is cut when full or when the window closes."""
+        clock = asyncio.get_running_loop().time
+        while True:
+            await intake.wait(topic)
+            deadline = clock() + batch.window_seconds
+            while intake.queued(topic) < batch.max_batch_size:
+                remaining = deadline - clock()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(intake.next_arrival(topic), remaining)
+            chunks = intake.take(topic, batch.max_batch_size)
+            if chunks:
+                yield chunks
+
+    async def batches_adaptive(topic: str) -> AsyncIterator[list[Chunk]]:
         """Adaptive: the model is idle whenever this asks for a batch, so take what has arrived
         and go. While a batch is scanned the next one piles up, so batches grow with the load
         up to ``max_batch_size``; a lone event waits for nothing (the window is never exceeded).
-
-        A feeder task moves events from the stream into a bounded queue (two batches: when it is
-        full, faust stops fetching). Events are not acked here; ``deliver`` acks them.
-        """
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * batch.max_batch_size)
-        manual = stream.noack()
-        clock = asyncio.get_running_loop().time
-
-        async def feed() -> None:
-            async for event in manual.events():
-                await queue.put(event)
-
-        feeder = asyncio.ensure_future(feed())
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    feeder.result()  # the stream ended or failed: raise it here
-                    return
-                events = [getter.result()]
-                deadline = clock() + batch.window_seconds
-                while len(events) < batch.max_batch_size and clock() < deadline:
-                    if queue.empty():
-                        # Let the feeder hand over what the consumer already fetched; stop
-                        # as soon as nothing more is in memory.
-                        await asyncio.sleep(0)
-                        if queue.empty():
-                            break
-                    events.append(queue.get_nowait())
-                yield events
-        finally:
-            feeder.cancel()
+        Chunks are not acked here; ``deliver`` acks them."""
+        while True:
+            await intake.wait(topic)
+            chunks = intake.take(topic, batch.max_batch_size)
+            if chunks:
+                yield chunks
 
     batches = batches_adaptive if batch.adaptive else batches_in_window
 
-    async def handle(stream: faust.StreamT, default_kind: str) -> None:
+    async def handle(topic: str, default_kind: str) -> None:
         loop = asyncio.get_running_loop()
         in_flight: asyncio.Future | None = None
         try:
-            async with contextlib.aclosing(batches(stream)) as source:
-                async for events in source:
+            async with contextlib.aclosing(batches(topic)) as source:
+                async for chunks in source:
                     pacer.saw_events()
-                    records = to_records(events, default_kind)
+                    records = to_records(chunks, default_kind)
                     started = time.perf_counter()
                     scanning = loop.run_in_executor(executor, scan, records)
                     try:
@@ -420,29 +413,38 @@ def create_app(
                     except asyncio.CancelledError:
                         # Stopping (SIGTERM, Ctrl-C, rebalance away): finish the batch in
                         # flight and deliver it, so a graceful stop leaves nothing to redo.
-                        scanned = await scanning
+                        try:
+                            scanned = await scanning
+                        except BaseException:
+                            intake.release(chunks)
+                            raise
                         if in_flight is not None:
                             await in_flight
                         in_flight = None
-                        await deliver(stream, events, records, scanned)
+                        await deliver(chunks, records, scanned)
+                        raise
+                    except BaseException:
+                        intake.release(chunks)
                         raise
                     if on_batch is not None:
                         on_batch(len(records), time.perf_counter() - started)
                     # One batch is delivered while the next one is scanned; acks stay in order.
                     if in_flight is not None:
                         await in_flight
-                    in_flight = asyncio.ensure_future(deliver(stream, events, records, scanned))
+                    in_flight = asyncio.ensure_future(deliver(chunks, records, scanned))
         finally:
             if in_flight is not None:
                 await in_flight
 
+    # The agents subscribe the input topics (so faust assigns their partitions, with the
+    # conversation table's beside them); their records come through the intake, not the stream.
     @app.agent(prompts, name="scan-prompts")
     async def scan_prompts(stream: faust.StreamT) -> None:
-        await handle(stream, "prompt")
+        await handle(topics.prompts, "prompt")
 
     @app.agent(responses, name="scan-responses")
     async def scan_responses(stream: faust.StreamT) -> None:
-        await handle(stream, "response")
+        await handle(topics.responses, "response")
 
     windows = pipeline.windows
     if windows is not None:

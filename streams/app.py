@@ -29,7 +29,7 @@ from llm_shield.streams.events import (
     RawRecord,
 )
 from llm_shield.streams.intake import Chunk, Intake, divert_fetches
-from llm_shield.streams.kafka import OneRecordBatches
+from llm_shield.streams.kafka import OneRecordBatches, RecordBatches
 from llm_shield.streams.pipeline import Outcome, Pipeline
 from llm_shield.streams.replies import ReplyRouter, ReplySender, header
 from llm_shield.streams.security import faust_credentials
@@ -116,34 +116,31 @@ def pace_fetches(pacer: FetchPacer) -> None:
 Output = tuple[bool, str, bytes | None, bytes | None, int | None]
 
 
+SentGroup = tuple[asyncio.Future, list[Output]]
+
+
 async def send_with_retries(
     outputs: Sequence[Output],
-    send_one: Callable[[Output], Awaitable[asyncio.Future]],
+    send_many: Callable[[list[Output]], Awaitable[list[SentGroup]]],
     *,
     attempts: int = DELIVERY_ATTEMPTS,
     backoff_seconds: float = DELIVERY_BACKOFF_SECONDS,
 ) -> None:
-    """Send every output and wait for the broker's acks; the ones the broker refused are sent
-    again (seen in CI: Tansu answered a produce with UnknownError just after it came back with
-    empty storage, and the agent died with the batch). What is still refused after the last
+    """Send every output and wait for the broker's acks; what the broker refused is sent again
+    (seen in CI: Tansu answered a produce with UnknownError just after it came back with empty
+    storage, and the agent died with the batch). ``send_many`` queues outputs and returns, per
+    request it made, the future of the broker's answer and the outputs it carried; a refused
+    request's outputs are sent again, and only they. What is still refused after the last
     attempt raises ``DeliveryFailed``; the batch is then not acked, so its offsets are never
     committed and it is scanned again.
     """
     remaining = list(outputs)
-    loop = asyncio.get_running_loop()
     for attempt in range(1, attempts + 1):
-        pending: list[asyncio.Future] = []
-        for output in remaining:
-            try:
-                sent = await send_one(output)
-            except Exception as exc:  # noqa: BLE001 - refused before it was even queued
-                sent = loop.create_future()
-                sent.set_exception(exc)
-            pending.append(sent)
-        results = await asyncio.gather(*pending, return_exceptions=True)
+        groups = await send_many(remaining)
+        results = await asyncio.gather(*(future for future, _ in groups), return_exceptions=True)
         refused = [
-            (output, result)
-            for output, result in zip(remaining, results, strict=True)
+            (carried, result)
+            for (_, carried), result in zip(groups, results, strict=True)
             if isinstance(result, BaseException)
         ]
         if not refused:
@@ -151,7 +148,7 @@ async def send_with_retries(
         for _, result in refused:
             if not isinstance(result, Exception):  # cancelled: stopping, not refused
                 raise result
-        remaining = [output for output, _ in refused]
+        remaining = [output for carried, _ in refused for output in carried]
         reason = refused[0][1]
         if attempt == attempts:
             raise DeliveryFailed(
@@ -242,6 +239,10 @@ def create_app(
 
     replies = ReplyRouter(settings.inline.reply_prefix, on_reply_refused)
     answer = ReplySender(settings)
+    # The batch's outputs go through a producer of their own, one record batch per partition.
+    output_writer = RecordBatches(
+        settings, "outputs", max_record_bytes=2 * settings.input.max_event_bytes
+    )
 
     conversations = pipeline.conversations
     changelog: str | None = None
@@ -318,13 +319,29 @@ def create_app(
                 answer.send(reply_to, key, body)
         for partition, key, value in changes:
             outputs.append((True, changelog, key, value, partition))
-        await send_with_retries(outputs, send_one)
+        await send_with_retries(outputs, send_many)
 
-    async def send_one(output: Output) -> asyncio.Future:
-        to_changelog, topic_name, key, value, partition = output
-        if to_changelog:
-            return await changelog_writer.send(topic_name, key, value, partition)
-        return await app.producer.send(topic_name, key, value, partition, None, None)
+    async def send_many(outputs: list[Output]) -> list[SentGroup]:
+        """Verdicts, alerts and dead letters as one record batch per partition; changelog
+        records one per batch (see ``OneRecordBatches``)."""
+        groups: list[SentGroup] = []
+        plain: list[Output] = []
+        loop = asyncio.get_running_loop()
+        for output in outputs:
+            to_changelog, topic_name, key, value, partition = output
+            if not to_changelog:
+                plain.append(output)
+                continue
+            try:
+                future = await changelog_writer.send(topic_name, key, value, partition)
+            except Exception as exc:  # noqa: BLE001 - refused before it was even queued
+                future = loop.create_future()
+                future.set_exception(exc)
+            groups.append((future, [output]))
+        if plain:
+            sent = await output_writer.send_many([output[1:] for output in plain])
+            groups += [(future, [plain[i] for i in held]) for future, held in sent]
+        return groups
 
     async def deliver(
         chunks: Sequence[Chunk],
@@ -504,5 +521,6 @@ def create_app(
     @app.on_before_shutdown.connect  # the consumer has stopped: flush the last replies
     async def _stop_replies(sender: Any, **kwargs: Any) -> None:
         await answer.close()
+        await output_writer.close()
 
     return app

@@ -672,3 +672,92 @@ class OneRecordBatches(LazyProducer):
         """Queue one record; the future it returns resolves once the broker acknowledged it."""
         producer = await self.get()
         return await producer.send(topic, value, key=key, partition=partition)
+
+
+# One record to send: (topic, key, value, partition or None for the key's partition).
+Record = tuple[str, bytes | None, bytes | None, int | None]
+
+
+class RecordBatches(LazyProducer):
+    """A producer that sends many records as one record batch per partition.
+
+    ``AIOKafkaProducer.send`` costs a coroutine, a partitioner call, a future and its callback per
+    record; a worker's batch of verdicts goes to a handful of partitions, so building each
+    partition's record batch ourselves and handing it over whole (``send_batch``) pays that once
+    per partition. The partition of a keyed record is the one ``send`` would choose (aiokafka's
+    murmur2 partitioner), so verdicts land where a keyed reader expects them.
+    """
+
+    def __init__(self, settings: Settings, name: str, *, max_record_bytes: int) -> None:
+        self.max_batch_bytes = max(1 << 20, max_record_bytes)
+        super().__init__(
+            settings,
+            name,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=self.max_batch_bytes,
+            max_request_size=2 * self.max_batch_bytes,
+        )
+
+    async def send_many(self, records: list[Record]) -> list[tuple[asyncio.Future, list[int]]]:
+        """Queue every record; returns, per record batch sent, the future that resolves once the
+        broker acknowledged it and the indices of ``records`` it holds. A batch that could not
+        even be queued comes back as a future that failed, so the caller retries it like one
+        the broker refused."""
+        producer = await self.get()
+        loop = asyncio.get_running_loop()
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for topic in {record[0] for record in records}:
+            await producer.client._wait_on_metadata(topic)
+        choose = producer._partition
+        for index, (topic, key, value, partition) in enumerate(records):
+            if partition is None:
+                partition = choose(topic, None, key, value, key, value)
+            by_partition.setdefault((topic, partition), []).append(index)
+        sent: list[tuple[asyncio.Future, list[int]]] = []
+        for (topic, partition), indices in by_partition.items():
+            batch, held = producer.create_batch(), []
+            for index in indices:
+                _, key, value, _ = records[index]
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    if held:
+                        sent.append(
+                            await self._submit(producer, loop, batch, topic, partition, held)
+                        )
+                        batch, held = producer.create_batch(), []
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        # larger than any batch: send alone, so the broker's answer names it
+                        sent.append(await self._alone(producer, loop, records[index], index))
+                        continue
+                held.append(index)
+            if held:
+                sent.append(await self._submit(producer, loop, batch, topic, partition, held))
+        return sent
+
+    @staticmethod
+    async def _alone(
+        producer: AIOKafkaProducer, loop: asyncio.AbstractEventLoop, record: Record, index: int
+    ) -> tuple[asyncio.Future, list[int]]:
+        topic, key, value, partition = record
+        try:
+            future = await producer.send(topic, value, key=key, partition=partition)
+        except KafkaError as exc:
+            future = loop.create_future()
+            future.set_exception(exc)
+        return future, [index]
+
+    @staticmethod
+    async def _submit(
+        producer: AIOKafkaProducer,
+        loop: asyncio.AbstractEventLoop,
+        batch: Any,
+        topic: str,
+        partition: int,
+        held: list[int],
+    ) -> tuple[asyncio.Future, list[int]]:
+        try:
+            future = await producer.send_batch(batch, topic, partition=partition)
+        except KafkaError as exc:
+            future = loop.create_future()
+            future.set_exception(exc)
+        return future, held

@@ -120,19 +120,30 @@ def test_confluent_kafka_producer_is_scanned(topic_set: TopicSet) -> None:
     assert verdicts["ck-3"]["scanners"]["toxicity"]["flagged"] is True
 
 
-def test_verdicts_are_keyed_by_event_id(topic_set: TopicSet) -> None:
+def test_verdicts_are_keyed_by_event_id_on_the_partition_of_their_key(topic_set: TopicSet) -> None:
+    """Verdicts go out as one record batch per partition; each still lands on the partition
+    Kafka's default partitioner gives its key, as a keyed reader expects."""
+    from aiokafka.partitioner import DefaultPartitioner
+
     from tests.conftest import read_all
 
     settings = topic_set.settings
+    count = 40
     with WorkerProcess(topic_set):
         asyncio.run(
             produce(
                 settings,
                 [
                     (settings.topics.prompts, orjson.dumps({"id": f"k-{i}", "text": "hi"}))
-                    for i in range(5)
+                    for i in range(count)
                 ],
             )
         )
-        records = read_all(settings, settings.topics.verdicts, 5)
-    assert sorted(r.key for r in records) == [f"k-{i}".encode() for i in range(5)]
+        records = read_all(settings, settings.topics.verdicts, count)
+    assert sorted(r.key for r in records) == sorted(f"k-{i}".encode() for i in range(count))
+    partitions = list(range(settings.kafka.partitions))
+    choose = DefaultPartitioner()
+    assert {r.key: r.partition for r in records} == {
+        r.key: choose(r.key, partitions, partitions) for r in records
+    }
+    assert len({r.partition for r in records}) == len(partitions)

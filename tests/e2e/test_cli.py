@@ -359,6 +359,9 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     for key in ("cold_events_per_s", "cache_hit_events_per_s"):
         assert scale[key]["1"] > 0 and scale[key]["n"] > 0, key
     assert scale["cache_hit_ratio"] > 0 and scale["rss_mb_largest_member"] > 0
+    for members in ("1", "n"):
+        assert set(scale["cache_hit_cores_used"][members]) == {"worker", "broker", "bench_client"}
+        assert scale["cache_hit_cores_used"][members]["worker"] > 0, members
     assert set(report["machine"]) >= {"cores", "onnxruntime", "variant", "threads"}
     assert set(report["latency_ms"]) >= {"load_fraction", "p50", "p95", "p99"}
     assert set(report["batch"]) == {"mean_size", "p99_inference_ms"}

@@ -719,16 +719,24 @@ def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], proces
     return _cold_run(broker, overrides, events, processes)[0]
 
 
+PAIRED_ROUND_TEXTS = 1_500
+
+
 def _paired_rounds(
-    settings: Any, events: Sequence[dict], rounds: int, ceiling: Callable[[], float]
+    settings: Any, events: Sequence[dict], rounds: int, ceiling: Callable[[int], float]
 ) -> list[tuple[float, float]]:
     """(worker events/s end to end, raw model texts/s) per round: the raw model, then the same
     texts under new ids through an already warm worker, back to back, so that both figures of a
-    round see the same machine (a shared machine drifts by a third between minutes)."""
+    round see the same machine (a shared machine drifts by a third between minutes). A round
+    holds the texts ``copies`` times on both sides, PAIRED_ROUND_TEXTS at least: a round of
+    under a second (a quick run's few hundred texts) is mostly the worker's ramp and tail."""
+    copies = max(1, -(-PAIRED_ROUND_TEXTS // max(1, len(events))))
     pairs = []
     for round_ in range(rounds):
-        raw = ceiling()
-        again = [dict(e, id=f"pair{round_}-{e['id']}") for e in events]
+        raw = ceiling(copies)
+        again = [
+            dict(e, id=f"pair{round_}-{copy}-{e['id']}") for copy in range(copies) for e in events
+        ]
         pairs.append((asyncio.run(_publish_and_collect(settings, again)).events_per_s, raw))
     return pairs
 
@@ -959,8 +967,8 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         stream_texts, stream_kinds = [e["text"] for e in stream], [e["kind"] for e in stream]
         raw_runs = [raw_model(settings, stream_texts, stream_kinds)]
 
-        def ceiling() -> float:
-            return raw_model(settings, stream_texts, stream_kinds)
+        def ceiling(copies: int) -> float:
+            return raw_model(settings, stream_texts * copies, stream_kinds * copies)
 
         pair_rounds = 2 if quick else 3
         paired: dict[str, Any] = {}

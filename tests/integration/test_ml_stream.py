@@ -298,3 +298,43 @@ def test_worker_serves_prometheus_metrics(starter_home: Path, broker, tmp_path: 
     assert (
         "llm_shield_batch_size_bucket" in text and "llm_shield_batch_latency_seconds_count" in text
     )
+
+
+def test_with_adaptive_batching_off_a_batch_waits_out_its_window(
+    starter_home: Path, broker, tmp_path: Path
+) -> None:
+    """``batching.adaptive = false``: what arrives within the window, in two bursts, is one batch;
+    the batch is cut when the window closes, not when the first burst has been read."""
+    import urllib.request
+
+    from llm_shield.streams.broker import free_port
+
+    port = free_port()
+    topics = make_topic_set(
+        broker.bootstrap,
+        partitions=1,
+        **{
+            "metrics_port": str(port),
+            "cache_dir": str(tmp_path / "cache"),
+            "batching.adaptive": "false",
+            "batching.window_seconds": "2.0",
+        },
+    )
+    settings = topics.settings
+
+    def burst(first: int) -> list[tuple[str, bytes]]:
+        return [
+            (settings.topics.prompts, orjson.dumps({"id": f"w{i}", "text": f"hello number {i}"}))
+            for i in range(first, first + 3)
+        ]
+
+    with WorkerProcess(topics):
+        asyncio.run(produce(settings, burst(0)))
+        time.sleep(0.4)
+        asyncio.run(produce(settings, burst(3)))
+        verdicts = read_json(settings, settings.topics.verdicts, 6)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    assert sorted(v["id"] for v in verdicts) == [f"w{i}" for i in range(6)]
+    text = body.decode()
+    assert "llm_shield_batches_total 1.0" in text
+    assert "llm_shield_batch_size_sum 6.0" in text

@@ -293,16 +293,13 @@ def _rss_mb(pid: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def _verdict_clients(settings: Any, linger_ms: int) -> AsyncIterator[tuple[Any, Any]]:
-    """A producer for the prompts topic and a consumer at the end of the verdicts topic."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+async def _verdict_reader(settings: Any) -> AsyncIterator[Any]:
+    """A consumer at the end of the verdicts topic (by partition assignment, no group)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from llm_shield.streams.kafka import wait_for_partitions
     from llm_shield.streams.security import aiokafka_options
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker, linger_ms=linger_ms, **aiokafka_options(settings)
-    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker,
         **aiokafka_options(settings),
@@ -310,16 +307,32 @@ async def _verdict_clients(settings: Any, linger_ms: int) -> AsyncIterator[tuple
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
     )
-    await producer.start()
     await consumer.start()
     try:
         partitions = await wait_for_partitions(consumer, settings.topics.verdicts, 30.0)
         assignment = [TopicPartition(settings.topics.verdicts, p) for p in sorted(partitions)]
         consumer.assign(assignment)
         await consumer.seek_to_end(*assignment)
-        yield producer, consumer
+        yield consumer
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def _verdict_clients(settings: Any, linger_ms: int) -> AsyncIterator[tuple[Any, Any]]:
+    """A producer for the prompts topic and a consumer at the end of the verdicts topic."""
+    from aiokafka import AIOKafkaProducer
+
+    from llm_shield.streams.security import aiokafka_options
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.broker, linger_ms=linger_ms, **aiokafka_options(settings)
+    )
+    await producer.start()
+    try:
+        async with _verdict_reader(settings) as consumer:
+            yield producer, consumer
+    finally:
         await producer.stop()
 
 
@@ -358,7 +371,7 @@ async def _publish_and_collect(
     on this machine, below what two worker processes answer from the cache."""
     from llm_shield.streams.kafka import RecordBatches
 
-    async with _verdict_clients(settings, linger_ms=5) as (_, consumer):
+    async with _verdict_reader(settings) as consumer:
         wanted = {e["id"] for e in events}
         writer = RecordBatches(settings, "bench", max_record_bytes=1 << 20)
         topic = settings.topics.prompts

@@ -29,7 +29,7 @@ from llm_shield.streams.events import (
     RawRecord,
 )
 from llm_shield.streams.intake import Chunk, Intake, divert_fetches
-from llm_shield.streams.kafka import OneRecordBatches, RecordBatches
+from llm_shield.streams.kafka import OneRecordBatches, RecordBatches, queued
 from llm_shield.streams.pipeline import Outcome, Pipeline
 from llm_shield.streams.replies import ReplyRouter, ReplySender, header
 from llm_shield.streams.security import faust_credentials
@@ -326,18 +326,13 @@ def create_app(
         records one per batch (see ``OneRecordBatches``)."""
         groups: list[SentGroup] = []
         plain: list[Output] = []
-        loop = asyncio.get_running_loop()
         for output in outputs:
             to_changelog, topic_name, key, value, partition = output
             if not to_changelog:
                 plain.append(output)
                 continue
-            try:
-                future = await changelog_writer.send(topic_name, key, value, partition)
-            except Exception as exc:  # noqa: BLE001 - refused before it was even queued
-                future = loop.create_future()
-                future.set_exception(exc)
-            groups.append((future, [output]))
+            sending = changelog_writer.send(topic_name, key, value, partition)
+            groups.append((await queued(sending), [output]))
         if plain:
             sent = await output_writer.send_many([output[1:] for output in plain])
             groups += [(future, [plain[i] for i in held]) for future, held in sent]
@@ -353,13 +348,10 @@ def create_app(
         outcomes, changes = scanned
         try:
             await publish(records, outcomes, changes)
-        except DeliveryFailed as exc:
+        except BaseException as exc:
             intake.release(chunks)
-            if on_delivery_failed is not None:
+            if isinstance(exc, DeliveryFailed) and on_delivery_failed is not None:
                 on_delivery_failed(exc)
-            raise
-        except BaseException:
-            intake.release(chunks)
             raise
         intake.ack(chunks)
         if on_outcomes is not None:
@@ -373,10 +365,8 @@ def create_app(
                 default_kind=default_kind,
                 partition=record.partition,
                 offset=record.offset,
-                reply_to=header(record.headers, REPLY_TO_HEADER) if record.headers else None,
-                correlation_id=header(record.headers, CORRELATION_HEADER)
-                if record.headers
-                else None,
+                reply_to=header(record.headers, REPLY_TO_HEADER),
+                correlation_id=header(record.headers, CORRELATION_HEADER),
             )
             for chunk in chunks
             for record in chunk.records

@@ -89,7 +89,6 @@ class Intake:
         self.queued_records = dict.fromkeys(self.queues, 0)
         self._arrived = {topic: asyncio.Event() for topic in self.queues}
         self._room = {topic: asyncio.Event() for topic in self.queues}
-        self.dropped_chunks = 0
         app.flow_control.manage_queue(self)
 
     # -- the fetcher's side -------------------------------------------------------------------
@@ -116,7 +115,6 @@ class Intake:
             room.clear()
             await room.wait()
         if not consumer.flow_active or self.app.consumer_generation_id != generation:
-            self.dropped_chunks += 1
             return  # a rebalance began while we waited: these are read again after it
         read = consumer._read_offset[tp]
         if read is not None:
@@ -139,7 +137,6 @@ class Intake:
         """faust's flow control: a rebalance began (or ended). Records not taken yet are
         dropped; faust seeks back to the committed offsets, so they are read again."""
         for topic, queue in self.queues.items():
-            self.dropped_chunks += len(queue)
             queue.clear()
             self.queued_records[topic] = 0
             self._room[topic].set()
@@ -172,7 +169,6 @@ class Intake:
             chunk = queue.popleft()
             self.queued_records[topic] -= len(chunk.records)
             if not active or chunk.generation != generation:
-                self.dropped_chunks += 1
                 continue  # fetched before a rebalance: read again after faust's seek
             chunk.token = InFlight(chunk.tp)
             consumer._unacked_messages.add(chunk.token)

@@ -11,7 +11,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -674,6 +674,18 @@ class OneRecordBatches(LazyProducer):
         return await producer.send(topic, value, key=key, partition=partition)
 
 
+async def queued(sending: Awaitable[asyncio.Future]) -> asyncio.Future:
+    """The future of a record (or record batch) being queued for the broker; one that could not
+    even be queued comes back as a future that failed, so a caller retries it like a record the
+    broker refused."""
+    try:
+        return await sending
+    except Exception as exc:  # noqa: BLE001 - refused before it was even queued
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(exc)
+        return future
+
+
 # One record to send: (topic, key, value, partition or None for the key's partition).
 Record = tuple[str, bytes | None, bytes | None, int | None]
 
@@ -705,7 +717,6 @@ class RecordBatches(LazyProducer):
         even be queued comes back as a future that failed, so the caller retries it like one
         the broker refused."""
         producer = await self.get()
-        loop = asyncio.get_running_loop()
         by_partition: dict[tuple[str, int], list[int]] = {}
         for topic in {record[0] for record in records}:
             await producer.client._wait_on_metadata(topic)
@@ -721,43 +732,16 @@ class RecordBatches(LazyProducer):
                 _, key, value, _ = records[index]
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     if held:
-                        sent.append(
-                            await self._submit(producer, loop, batch, topic, partition, held)
-                        )
+                        submitted = producer.send_batch(batch, topic, partition=partition)
+                        sent.append((await queued(submitted), held))
                         batch, held = producer.create_batch(), []
                     if batch.append(key=key, value=value, timestamp=None) is None:
                         # larger than any batch: send alone, so the broker's answer names it
-                        sent.append(await self._alone(producer, loop, records[index], index))
+                        alone = producer.send(topic, value, key=key, partition=partition)
+                        sent.append((await queued(alone), [index]))
                         continue
                 held.append(index)
             if held:
-                sent.append(await self._submit(producer, loop, batch, topic, partition, held))
+                submitted = producer.send_batch(batch, topic, partition=partition)
+                sent.append((await queued(submitted), held))
         return sent
-
-    @staticmethod
-    async def _alone(
-        producer: AIOKafkaProducer, loop: asyncio.AbstractEventLoop, record: Record, index: int
-    ) -> tuple[asyncio.Future, list[int]]:
-        topic, key, value, partition = record
-        try:
-            future = await producer.send(topic, value, key=key, partition=partition)
-        except KafkaError as exc:
-            future = loop.create_future()
-            future.set_exception(exc)
-        return future, [index]
-
-    @staticmethod
-    async def _submit(
-        producer: AIOKafkaProducer,
-        loop: asyncio.AbstractEventLoop,
-        batch: Any,
-        topic: str,
-        partition: int,
-        held: list[int],
-    ) -> tuple[asyncio.Future, list[int]]:
-        try:
-            future = await producer.send_batch(batch, topic, partition=partition)
-        except KafkaError as exc:
-            future = loop.create_future()
-            future.set_exception(exc)
-        return future, held

@@ -80,12 +80,21 @@ def configure_logging(settings: Settings) -> None:
     )
     if settings.log_level.lower() != "debug":
         # aiokafka logs every refused connection at ERROR; our retry line already says it once.
-        for name in ("aiokafka", "aiokafka.conn"):
+        for name in ("aiokafka", "aiokafka.conn", "asyncio"):
             logging.getLogger(name).addFilter(_drop_connect_noise)
 
 
 def _drop_connect_noise(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Unable connect to")
+    """False for aiokafka's refused-connection lines, and for asyncio's report of a dropped
+    connection's future that nobody read: a client that failed to start leaves its connection's
+    reset in a future, and whether asyncio reports it (with a traceback, after our one error
+    line) depends only on the order the garbage collector frees it in."""
+    message = str(record.msg)
+    if message.startswith("Unable connect to"):
+        return False
+    if message.startswith("Future exception was never retrieved") and record.exc_info:
+        return not isinstance(record.exc_info[1], ConnectionError)
+    return True
 
 
 def open_lines(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,12 @@ from faust.types.tuples import ack_lock
 # Records of one partition are handed over in chunks of at most this many (a chunk is the unit
 # that is acknowledged, so the agent can cut a batch at any chunk boundary).
 DEFAULT_CHUNK_RECORDS = 64
+
+# A partition sought back (records dropped or a batch released) is tried this often.
+REWIND_ATTEMPTS = 3
+REWIND_BACKOFF_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
 
 
 class InFlight:
@@ -70,8 +77,22 @@ class Intake:
     The fetcher side (``divert``) runs in faust's ``getmany`` on the app's loop; when a topic's
     queue holds ``max_queued`` records, the fetcher waits, so faust stops fetching, as it does when
     a stream's buffer is full. The agent side (``take``) tracks each chunk it takes as in flight;
-    ``ack`` acknowledges it. faust's flow control clears the queues at a rebalance: records
-    fetched but not yet taken are read again after faust seeks back to the committed offsets.
+    ``ack`` acknowledges it.
+
+    At-least-once does not lean on faust's seeks alone (seen in CI: one partition's backlog was
+    fetched just after faust's seek, dropped when faust resumed the flow, and never read again;
+    and faust does not seek a partition that has no committed offset at all). The intake owns each
+    input partition's position instead:
+
+    - ``anchor`` (after every faust ``perform_seek``) seeks each assigned input partition itself,
+      to its committed offset or, with none, to its first offset, and drops what was queued;
+    - a partition's records are queued only when they continue exactly where the queue left off.
+      A fetch that skips ahead is taken as a real gap (transaction markers, compaction) only when
+      it began after the partition's last seek had completed; otherwise, and whenever records are
+      dropped for any other reason, the partition is sought back to where the queue left off;
+    - acks reach faust only as an unbroken run from the anchor: a chunk acked before an earlier
+      one waits, and a chunk that is released (its batch failed) holds the commit back until it
+      is read and acked again (it is sought back at once).
     """
 
     def __init__(
@@ -81,6 +102,8 @@ class Intake:
         *,
         max_queued: int,
         chunk_records: int = DEFAULT_CHUNK_RECORDS,
+        seek: Callable[[Any, dict], Awaitable[None]] | None = None,
+        first_offsets: Callable[[Any, list], Awaitable[dict]] | None = None,
     ) -> None:
         self.app = app
         self.max_queued = max_queued
@@ -89,25 +112,178 @@ class Intake:
         self.queued_records = dict.fromkeys(self.queues, 0)
         self._arrived = {topic: asyncio.Event() for topic in self.queues}
         self._room = {topic: asyncio.Event() for topic in self.queues}
+        self._seek = seek or _seek_in_consumer_thread
+        self._first_offsets = first_offsets or _first_offsets
+        # next offset each input partition's queue expects; absent: not anchored, records dropped
+        self.position: dict[Any, int] = {}
+        # every offset below this is acked (processed, or a gap) since the partition's anchor
+        self.done: dict[Any, int] = {}
+        # acked chunks beyond ``done``: first offset -> last offset
+        self.waiting: dict[Any, dict[int, int]] = {}
+        # seeks: a fetch is "fresh" for a partition when it began after the partition's last
+        # seek had completed (fetches are sequential: at most one straddles a seek)
+        self.seek_serial = 0
+        self.sought_at: dict[Any, int] = {}
+        self.seeking: set[Any] = set()
+        self.tickets: dict[Any, int] = {}
+        self._rewinding: set[Any] = set()
+        self._reanchoring: asyncio.Future | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.rewinds = 0  # seeks back after dropped or released records (read by tests)
         app.flow_control.manage_queue(self)
+
+    # -- positions ----------------------------------------------------------------------------
+
+    def is_input(self, tp: Any) -> bool:
+        return tp.topic in self.queues
+
+    async def anchor(self, consumer: Any, committed: dict) -> None:
+        """Start the input partitions of ``committed`` (aiokafka's seek to the committed
+        offsets: every assigned partition, its offset or None) afresh: what was queued is
+        dropped, and each partition is sought explicitly, including those aiokafka leaves where
+        they are (no committed offset, or 0). Partitions not in it are forgotten."""
+        starts = {tp: offset for tp, offset in committed.items() if self.is_input(tp)}
+        unknown = [tp for tp, offset in starts.items() if offset is None or offset < 0]
+        if unknown:
+            starts.update(await self._first_offsets(consumer, unknown))
+        for tp in list(self.position):
+            if tp not in starts:
+                self._forget(tp)
+        for tp, start in starts.items():
+            self._drop_queued(tp)
+            self.position[tp] = start
+            self.done[tp] = start
+            self.waiting[tp] = {}
+            self._new_target(tp)
+        await self._seek_partitions(consumer, starts)
+
+    def _forget(self, tp: Any) -> None:
+        self.position.pop(tp, None)
+        self.done.pop(tp, None)
+        self.waiting.pop(tp, None)
+        self.sought_at.pop(tp, None)
+        self.seeking.discard(tp)
+
+    def _new_target(self, tp: Any) -> None:
+        """``position[tp]`` is a new place to read from: fetches are not fresh for ``tp`` until
+        a seek there completes (and no newer target was set meanwhile)."""
+        self.tickets[tp] = self.tickets.get(tp, 0) + 1
+        self.seeking.add(tp)
+
+    async def _seek_partitions(self, consumer: Any, offsets: dict) -> None:
+        tickets = {tp: self.tickets.get(tp, 0) for tp in offsets}
+        if offsets:
+            await self._seek(consumer, offsets)
+        self.seek_serial += 1
+        for tp, ticket in tickets.items():
+            if self.tickets.get(tp, 0) == ticket:
+                self.seeking.discard(tp)
+                self.sought_at[tp] = self.seek_serial
+
+    def rewind(self, tp: Any, offset: int) -> None:
+        """Records of ``tp`` from ``offset`` on must be read again: drop what is queued after it
+        and seek back there (if the partition is anchored; an anchor seeks anyway)."""
+        position = self.position.get(tp)
+        if position is None or offset > position:
+            return
+        self._drop_queued(tp)
+        self.position[tp] = offset
+        self.rewinds += 1
+        self._new_target(tp)
+        if tp not in self._rewinding:
+            self._rewinding.add(tp)
+            task = asyncio.ensure_future(self._rewind(tp))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _rewind(self, tp: Any) -> None:
+        """Seek ``tp`` to its position until a seek completes with no newer target set."""
+        failures = 0
+        try:
+            while True:
+                offset = self.position.get(tp)
+                if offset is None:
+                    return  # revoked meanwhile: the next anchor seeks it
+                ticket = self.tickets.get(tp, 0)
+                try:
+                    await self._seek_partitions(self.app.consumer, {tp: offset})
+                except Exception as exc:  # noqa: BLE001 - a failed seek must not stop the worker
+                    failures += 1
+                    if failures == REWIND_ATTEMPTS:
+                        # tp stays "seeking": its next record off the position tries again
+                        log.warning("could not seek %s back to offset %d: %r", tp, offset, exc)
+                        return
+                    await asyncio.sleep(REWIND_BACKOFF_SECONDS)
+                    continue
+                if self.tickets.get(tp, 0) == ticket:
+                    return
+        finally:
+            self._rewinding.discard(tp)
+
+    def _unanchored(self, consumer: Any, tp: Any) -> None:
+        """Records of an input partition that was never anchored, outside a rebalance: faust's
+        seek after the assignment did not happen or failed. Seek once more rather than let the
+        partition stall."""
+        if self._reanchoring is not None or self.app.rebalancing:
+            return
+        if not self.app.flow_control.is_active() or tp not in consumer.assignment():
+            return
+        log.warning("input partition %s has no start position; seeking to committed offsets", tp)
+        self._reanchoring = asyncio.ensure_future(consumer.perform_seek())
+
+        def done(task: asyncio.Future) -> None:
+            self._reanchoring = None
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("seeking to committed offsets failed: %r", task.exception())
+
+        self._reanchoring.add_done_callback(done)
+
+    def _fresh(self, tp: Any, fetch_serial: int) -> bool:
+        return tp not in self.seeking and fetch_serial >= self.sought_at.get(tp, 0)
+
+    def _drop_queued(self, tp: Any) -> None:
+        queue = self.queues[tp.topic]
+        if not any(chunk.tp == tp for chunk in queue):
+            return
+        kept = [chunk for chunk in queue if chunk.tp != tp]
+        dropped = sum(len(chunk.records) for chunk in queue) - sum(len(c.records) for c in kept)
+        queue.clear()
+        queue.extend(kept)
+        self.queued_records[tp.topic] -= dropped
+        self._room[tp.topic].set()
 
     # -- the fetcher's side -------------------------------------------------------------------
 
-    async def divert(self, consumer: Any, records: dict, active: set | None) -> dict:
-        """Take the input topics' records out of a fetch; the rest goes on to faust."""
+    async def divert(
+        self, consumer: Any, records: dict, active: set | None, fetch_serial: int | None = None
+    ) -> dict:
+        """Take the input topics' records out of a fetch; the rest goes on to faust.
+        ``fetch_serial`` is ``seek_serial`` when the fetch began."""
+        if fetch_serial is None:
+            fetch_serial = self.seek_serial
         rest = {}
         for tp, fetched in records.items():
-            if tp.topic not in self.queues:
+            if not self.is_input(tp):
                 rest[tp] = fetched
                 continue
-            if not fetched or not consumer.flow_active:
-                continue  # faust seeks back to the committed offsets when flow resumes
-            if active is not None and tp not in active and tp not in consumer._buffered_partitions:
+            if not fetched:
                 continue
-            await self._offer(consumer, tp, fetched)
+            inactive = not consumer.flow_active or (
+                active is not None and tp not in active and tp not in consumer._buffered_partitions
+            )
+            if inactive:
+                self._dropped(tp, fetched)
+                continue
+            await self._offer(consumer, tp, fetched, fetch_serial)
         return rest
 
-    async def _offer(self, consumer: Any, tp: Any, fetched: Sequence[Any]) -> None:
+    def _dropped(self, tp: Any, fetched: Sequence[Any]) -> None:
+        """Records the fetcher returned were not queued: aiokafka has moved past them."""
+        position = self.position.get(tp)
+        if position is not None and fetched[-1].offset >= position:
+            self.rewind(tp, position)
+
+    async def _offer(self, consumer: Any, tp: Any, fetched: Sequence[Any], serial: int) -> None:
         generation = self.app.consumer_generation_id
         topic = tp.topic
         while self.queued_records[topic] >= self.max_queued:
@@ -115,31 +291,45 @@ class Intake:
             room.clear()
             await room.wait()
         if not consumer.flow_active or self.app.consumer_generation_id != generation:
-            return  # a rebalance began while we waited: these are read again after it
-        read = consumer._read_offset[tp]
-        if read is not None:
-            fetched = [record for record in fetched if record.offset >= read]
+            self._dropped(tp, fetched)  # a rebalance began while we waited
+            return
+        position = self.position.get(tp)
+        if position is None:
+            self._unanchored(consumer, tp)  # in a rebalance: the anchor at its end seeks it
+            return
+        if fetched[0].offset < position:
+            fetched = [record for record in fetched if record.offset >= position]
             if not fetched:
                 return
         first = fetched[0].offset
-        if read is not None and first > read + 1:
-            first = read + 1
+        if first > position:
+            if not self._fresh(tp, serial):
+                # fetched before a seek of this partition took effect: ask again
+                self.rewind(tp, position)
+                return
+            first = position  # a real gap: acked with the chunk after it
         queue = self.queues[topic]
         for part in chunked(fetched, self.chunk_records):
             queue.append(Chunk(tp, part, generation, first))
             first = part[-1].offset + 1
+        self.position[tp] = first
         consumer._read_offset[tp] = fetched[-1].offset
         self.queued_records[topic] += len(fetched)
         self.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
         self._arrived[topic].set()
 
     def clear(self) -> None:
-        """faust's flow control: a rebalance began (or ended). Records not taken yet are
-        dropped; faust seeks back to the committed offsets, so they are read again."""
+        """faust's flow control: called when partitions are revoked or the worker stops (flow
+        suspended), and again when flow resumes. At a suspension, records not taken are dropped
+        and no partition is anchored until faust's next seek (``anchor``); at a resume nothing
+        is dropped: what was queued since the anchor is exactly what comes next."""
+        if self.app.flow_control.is_active():
+            return
         for topic, queue in self.queues.items():
             queue.clear()
             self.queued_records[topic] = 0
             self._room[topic].set()
+        self.position.clear()
 
     # -- the agent's side ---------------------------------------------------------------------
 
@@ -169,7 +359,8 @@ class Intake:
             chunk = queue.popleft()
             self.queued_records[topic] -= len(chunk.records)
             if not active or chunk.generation != generation:
-                continue  # fetched before a rebalance: read again after faust's seek
+                self.rewind(chunk.tp, chunk.first_offset)  # read again
+                continue
             chunk.token = InFlight(chunk.tp)
             consumer._unacked_messages.add(chunk.token)
             inbound[chunk.tp] = now  # faust's check that a partition's stream is moving
@@ -183,9 +374,9 @@ class Intake:
         return self.queued_records[topic]
 
     def ack(self, chunks: Sequence[Chunk]) -> None:
-        """Every record of ``chunks`` is done (its outputs acknowledged by the broker): their
-        offsets become committable, as ``Stream.ack`` makes an event's, but one range at a
-        time."""
+        """Every record of ``chunks`` is done (its outputs acknowledged by the broker). faust
+        gets their offsets, as ``Stream.ack`` gives it an event's, once they continue the
+        partition's unbroken run of acked offsets; until then they wait here."""
         consumer = self.app.consumer
         with ack_lock:
             for chunk in chunks:
@@ -195,46 +386,92 @@ class Intake:
                 token.acked = True
                 consumer._unacked_messages.discard(token)
                 tp = chunk.tp
-                start = chunk.first_offset
-                committed = consumer._committed_offset[tp]
-                if committed is not None:
-                    start = max(start, committed)
-                acked_index = consumer._acked_index[tp]
-                fresh = [o for o in range(start, chunk.last_offset + 1) if o not in acked_index]
-                if fresh:
-                    acked_index.update(fresh)
-                    consumer._acked[tp].extend(fresh)
-                    consumer._n_acked += len(fresh)
-            waiting = consumer._waiting_for_ack
-            if waiting is not None and not waiting.done():
-                waiting.set_result(None)
+                done = self.done.get(tp)
+                if done is None or chunk.last_offset < done:
+                    continue  # not anchored (read again after the anchor), or committed
+                waiting = self.waiting.setdefault(tp, {})
+                first = chunk.first_offset
+                waiting[first] = max(chunk.last_offset, waiting.get(first, -1))
+                self._advance(consumer, tp, done, waiting)
+            ready = consumer._waiting_for_ack
+            if ready is not None and not ready.done():
+                ready.set_result(None)
+
+    def _advance(self, consumer: Any, tp: Any, done: int, waiting: dict[int, int]) -> None:
+        start = done
+        while True:
+            reach = [first for first in waiting if first <= done]
+            if not reach:
+                break
+            for first in reach:
+                done = max(done, waiting.pop(first) + 1)
+        if done == start:
+            return
+        self.done[tp] = done
+        fresh = range(start, done)
+        consumer._acked_index[tp].update(fresh)
+        consumer._acked[tp].extend(fresh)
+        consumer._n_acked += len(fresh)
 
     def release(self, chunks: Sequence[Chunk]) -> None:
         """``chunks`` will not be acknowledged (their batch failed): stop tracking them, so a
-        stop does not wait for them; they are read again after a restart."""
+        stop does not wait for them. Their partitions commit no further than their first offset,
+        and are sought back there, so they are read again."""
         consumer = self.app.consumer
         with ack_lock:
             for chunk in chunks:
                 if chunk.token is not None and not chunk.token.acked:
                     chunk.token.acked = True
                     consumer._unacked_messages.discard(chunk.token)
+                    self.rewind(chunk.tp, chunk.first_offset)
+
+
+async def _seek_in_consumer_thread(consumer: Any, offsets: dict) -> None:
+    """faust's ``seek_wait`` runs aiokafka's seek in the consumer's thread and returns once it
+    has; a fetch begun after that reads from the new positions."""
+    if offsets:
+        await consumer.seek_wait(offsets)
+
+
+async def _first_offsets(consumer: Any, tps: list) -> dict:
+    """Where a partition with no committed offset starts (the worker reads from the earliest)."""
+    return dict(await consumer.earliest_offsets(*tps))
 
 
 def divert_fetches() -> None:
-    """Route faust's fetches through the app's ``Intake`` where it has one (faust-streaming has
-    no hook for it): we wrap the one method that returns a fetch's records. Idempotent."""
-    from faust.transport.consumer import Consumer
+    """Route faust's fetches and seeks through the app's ``Intake`` where it has one
+    (faust-streaming has no hook for either): we wrap the method that returns a fetch's records,
+    and ``perform_seek`` (faust's seek back to the committed offsets after every rebalance), after
+    which the intake anchors its partitions. Idempotent."""
+    from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 
-    original = getattr(Consumer, "_llm_shield_original_wait", None)
-    if original is None:
-        original = Consumer._wait_next_records
-        Consumer._llm_shield_original_wait = original  # type: ignore[attr-defined]
+    if getattr(Consumer, "_llm_shield_diverted", False):
+        return
+    Consumer._llm_shield_diverted = True  # type: ignore[attr-defined]
+    wait_original = Consumer._wait_next_records
+    seek_original = Consumer.perform_seek
+    committed_original = ThreadDelegateConsumer.seek_to_committed
 
     async def wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:
-        records, active = await original(self, timeout)
         intake = getattr(self.app, "_llm_shield_intake", None)
+        serial = intake.seek_serial if intake is not None else 0
+        records, active = await wait_original(self, timeout)
         if intake is None or not records:
             return records, active
-        return await intake.divert(self, records, active), active
+        return await intake.divert(self, records, active, serial), active
+
+    async def seek_to_committed(self: Any) -> Any:
+        committed = await committed_original(self)
+        self._llm_shield_committed = dict(committed)
+        return committed
+
+    async def perform_seek(self: Any) -> None:
+        self._llm_shield_committed = {}
+        await seek_original(self)
+        intake = getattr(self.app, "_llm_shield_intake", None)
+        if intake is not None:
+            await intake.anchor(self, self._llm_shield_committed)
 
     Consumer._wait_next_records = wait_next_records  # type: ignore[method-assign]
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    ThreadDelegateConsumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]

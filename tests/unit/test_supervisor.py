@@ -29,12 +29,18 @@ MEMBER = f"""
 import os, signal, sys, time
 folder = sys.argv[1]
 number = os.environ["{MEMBER_ENV}"]
+def record(name, text):
+    # written whole, then renamed: the test polls for these files and reads them at once
+    temporary = os.path.join(folder, f".{{name}}")
+    with open(temporary, "w") as out:
+        out.write(text)
+    os.replace(temporary, os.path.join(folder, name))
 def stop(sig, frame):
-    open(os.path.join(folder, f"signal-{{os.getpid()}}"), "w").write(str(sig))
+    record(f"signal-{{os.getpid()}}", str(sig))
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
-open(os.path.join(folder, f"env-{{os.getpid()}}"), "w").write(os.environ["THREADS"])
+record(f"env-{{os.getpid()}}", os.environ["THREADS"])
 print("{MEMBER_READY} " + number + ": up", file=sys.stderr, flush=True)
 while True:
     time.sleep(0.05)

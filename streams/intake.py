@@ -187,8 +187,12 @@ class Intake:
         if position is None or offset > position:
             return
         self._drop_queued(tp)
-        self.position[tp] = offset
         self.rewinds += 1
+        if not self.app.consumer.flow_active:
+            # a rebalance or a stop is under way: the anchor after it seeks the partition
+            self.position.pop(tp, None)
+            return
+        self.position[tp] = offset
         self._new_target(tp)
         if tp not in self._rewinding:
             self._rewinding.add(tp)

@@ -307,7 +307,8 @@ def test_a_partition_never_anchored_outside_a_rebalance_is_sought_rather_than_le
 
 def test_a_full_queue_holds_the_fetcher_until_the_agent_takes_or_a_rebalance_clears_it(app):
     async def go() -> None:
-        intake = intake_for(app, max_queued=4)
+        seeks = Seeks()
+        intake = intake_for(app, max_queued=4, seeks=seeks)
         consumer = app.consumer
         tp = TP("prompts", 0)
         await anchored(intake, {tp: 0})
@@ -331,6 +332,9 @@ def test_a_full_queue_holds_the_fetcher_until_the_agent_takes_or_a_rebalance_cle
         app.flow_control.clear()
         await asyncio.wait_for(blocked, 1)  # woken, and its records dropped
         assert intake.queued("prompts") == 0
+        await asyncio.sleep(0)
+        assert seeks.calls == [{tp: 0}]  # no seek in a rebalance: the anchor after it seeks
+        assert tp not in intake.position
 
     asyncio.run(go())
 

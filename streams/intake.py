@@ -4,9 +4,9 @@ faust turns every record into a message, an event, a dozen coroutines and severa
 agent sees it, and acks each one under a lock; the worker scans in batches anyway, so that cost
 was most of a cache hit's. Here the fetcher's records of the input topics are handed over per
 partition as aiokafka returns them and are acknowledged by offset range into faust's own
-bookkeeping, so faust still commits them, waits for those in flight at a rebalance or a stop, and
-seeks back after one. Every other topic (the conversation changelog during recovery) keeps faust's
-path.
+bookkeeping, so faust still commits them and waits for those in flight at a rebalance or a stop;
+where each input partition reads from is the intake's own business (see ``Intake``). Every other
+topic (the conversation changelog during recovery) keeps faust's path.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Intake:
                 self.seeking.discard(tp)
                 self.sought_at[tp] = self.seek_serial
 
-    def rewind(self, tp: Any, offset: int) -> None:
+    def rewind(self, tp: Any, offset: int, why: str) -> None:
         """Records of ``tp`` from ``offset`` on must be read again: drop what is queued after it
         and seek back there (if the partition is anchored; an anchor seeks anyway)."""
         position = self.position.get(tp)
@@ -194,6 +194,7 @@ class Intake:
             return
         self.position[tp] = offset
         self._new_target(tp)
+        log.info("reading %s again from offset %d (%s)", tp, offset, why)
         if tp not in self._rewinding:
             self._rewinding.add(tp)
             task = asyncio.ensure_future(self._rewind(tp))
@@ -276,16 +277,16 @@ class Intake:
                 active is not None and tp not in active and tp not in consumer._buffered_partitions
             )
             if inactive:
-                self._dropped(tp, fetched)
+                self._dropped(tp, fetched, "fetched while the partition or the flow was paused")
                 continue
             await self._offer(consumer, tp, fetched, fetch_serial)
         return rest
 
-    def _dropped(self, tp: Any, fetched: Sequence[Any]) -> None:
+    def _dropped(self, tp: Any, fetched: Sequence[Any], why: str) -> None:
         """Records the fetcher returned were not queued: aiokafka has moved past them."""
         position = self.position.get(tp)
         if position is not None and fetched[-1].offset >= position:
-            self.rewind(tp, position)
+            self.rewind(tp, position, why)
 
     async def _offer(self, consumer: Any, tp: Any, fetched: Sequence[Any], serial: int) -> None:
         generation = self.app.consumer_generation_id
@@ -295,7 +296,7 @@ class Intake:
             room.clear()
             await room.wait()
         if not consumer.flow_active or self.app.consumer_generation_id != generation:
-            self._dropped(tp, fetched)  # a rebalance began while we waited
+            self._dropped(tp, fetched, "a rebalance began while the queue was full")
             return
         position = self.position.get(tp)
         if position is None:
@@ -309,7 +310,7 @@ class Intake:
         if first > position:
             if not self._fresh(tp, serial):
                 # fetched before a seek of this partition took effect: ask again
-                self.rewind(tp, position)
+                self.rewind(tp, position, "fetched before a seek took effect")
                 return
             first = position  # a real gap: acked with the chunk after it
         queue = self.queues[topic]
@@ -363,7 +364,7 @@ class Intake:
             chunk = queue.popleft()
             self.queued_records[topic] -= len(chunk.records)
             if not active or chunk.generation != generation:
-                self.rewind(chunk.tp, chunk.first_offset)  # read again
+                self.rewind(chunk.tp, chunk.first_offset, "taken during a rebalance")
                 continue
             chunk.token = InFlight(chunk.tp)
             consumer._unacked_messages.add(chunk.token)
@@ -427,7 +428,7 @@ class Intake:
                 if chunk.token is not None and not chunk.token.acked:
                     chunk.token.acked = True
                     consumer._unacked_messages.discard(chunk.token)
-                    self.rewind(chunk.tp, chunk.first_offset)
+                    self.rewind(chunk.tp, chunk.first_offset, "its batch failed")
 
 
 async def _seek_in_consumer_thread(consumer: Any, offsets: dict) -> None:

@@ -128,6 +128,7 @@ class Intake:
         self.tickets: dict[Any, int] = {}
         self._rewinding: set[Any] = set()
         self._reanchoring: asyncio.Future | None = None
+        self.seeks_under_way = 0  # faust's perform_seek, with the anchor after it
         self._tasks: set[asyncio.Task] = set()
         self.rewinds = 0  # seeks back after dropped or released records (read by tests)
         app.flow_control.manage_queue(self)
@@ -229,7 +230,7 @@ class Intake:
         """Records of an input partition that was never anchored, outside a rebalance: faust's
         seek after the assignment did not happen or failed. Seek once more rather than let the
         partition stall."""
-        if self._reanchoring is not None or self.app.rebalancing:
+        if self._reanchoring is not None or self.seeks_under_way or self.app.rebalancing:
             return
         if not self.app.flow_control.is_active() or tp not in consumer.assignment():
             return
@@ -471,11 +472,17 @@ def divert_fetches() -> None:
         return committed
 
     async def perform_seek(self: Any) -> None:
-        self._llm_shield_committed = {}
-        await seek_original(self)
         intake = getattr(self.app, "_llm_shield_intake", None)
-        if intake is not None:
+        if intake is None:
+            await seek_original(self)
+            return
+        intake.seeks_under_way += 1
+        try:
+            self._llm_shield_committed = {}
+            await seek_original(self)
             await intake.anchor(self, self._llm_shield_committed)
+        finally:
+            intake.seeks_under_way -= 1
 
     Consumer._wait_next_records = wait_next_records  # type: ignore[method-assign]
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]

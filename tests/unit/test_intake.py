@@ -295,6 +295,11 @@ def test_a_partition_never_anchored_outside_a_rebalance_is_sought_rather_than_le
             await intake.anchor(consumer, {tp: 3})
 
         consumer.perform_seek = perform_seek
+        intake.seeks_under_way = 1  # faust is seeking: the anchor is on its way
+        await intake.divert(consumer, {tp: fetched("prompts", 0, [5, 6])}, None)
+        await asyncio.sleep(0)
+        assert seeks.calls == []
+        intake.seeks_under_way = 0
         await intake.divert(consumer, {tp: fetched("prompts", 0, [5, 6])}, None)
         assert intake.queued("prompts") == 0
         await asyncio.sleep(0)

@@ -249,10 +249,10 @@ class Intake:
 
     def _drop_queued(self, tp: Any) -> None:
         queue = self.queues[tp.topic]
-        if not any(chunk.tp == tp for chunk in queue):
+        dropped = sum(len(chunk.records) for chunk in queue if chunk.tp == tp)
+        if not dropped:
             return
         kept = [chunk for chunk in queue if chunk.tp != tp]
-        dropped = sum(len(chunk.records) for chunk in queue) - sum(len(c.records) for c in kept)
         queue.clear()
         queue.extend(kept)
         self.queued_records[tp.topic] -= dropped
@@ -405,12 +405,10 @@ class Intake:
 
     def _advance(self, consumer: Any, tp: Any, done: int, waiting: dict[int, int]) -> None:
         start = done
-        while True:
-            reach = [first for first in waiting if first <= done]
-            if not reach:
+        for first in sorted(waiting):
+            if first > done:
                 break
-            for first in reach:
-                done = max(done, waiting.pop(first) + 1)
+            done = max(done, waiting.pop(first) + 1)
         if done == start:
             return
         self.done[tp] = done
@@ -435,8 +433,7 @@ class Intake:
 async def _seek_in_consumer_thread(consumer: Any, offsets: dict) -> None:
     """faust's ``seek_wait`` runs aiokafka's seek in the consumer's thread and returns once it
     has; a fetch begun after that reads from the new positions."""
-    if offsets:
-        await consumer.seek_wait(offsets)
+    await consumer.seek_wait(offsets)
 
 
 async def _first_offsets(consumer: Any, tps: list) -> dict:

@@ -29,7 +29,7 @@ from llm_shield.streams.events import (
     RawRecord,
 )
 from llm_shield.streams.intake import Chunk, Intake, divert_fetches
-from llm_shield.streams.kafka import OneRecordBatches, RecordBatches, queued
+from llm_shield.streams.kafka import ChangelogBatches, RecordBatches
 from llm_shield.streams.pipeline import Outcome, Pipeline
 from llm_shield.streams.replies import ReplyRouter, ReplySender, header
 from llm_shield.streams.security import faust_credentials
@@ -246,6 +246,7 @@ def create_app(
 
     conversations = pipeline.conversations
     changelog: str | None = None
+    changelog_writer: ChangelogBatches | None = None
     if conversations is not None:
         # The conversation state: a Faust table whose changelog is partitioned like the inputs
         # (key events by conversation_id so a conversation stays on one partition). Faust creates
@@ -263,7 +264,9 @@ def create_app(
         store = table.data
         conversations.bind(store.data, store._key_partition)
         changelog = table.changelog_topic_name
-        changelog_writer = OneRecordBatches(settings, "changelog")
+        changelog_writer = ChangelogBatches(
+            settings, "changelog", max_record_bytes=2 * settings.input.max_event_bytes
+        )
 
         @table.on_recover
         async def _reindex() -> None:
@@ -276,10 +279,9 @@ def create_app(
         async def _expire() -> None:
             gone = conversations.expire()
             if gone:
-                send = changelog_writer.send
-                await asyncio.gather(
-                    *[await send(changelog, key, None, where) for where, key in gone]
-                )
+                tombstones = [(changelog, key, None, where) for where, key in gone]
+                sent = await changelog_writer.send_many(tombstones)
+                await asyncio.gather(*[future for future, _held in sent])
 
         @app.on_before_shutdown.connect  # after the agents: their last changes are sent
         async def _stop_changelog(sender: Any, **kwargs: Any) -> None:
@@ -323,19 +325,14 @@ def create_app(
 
     async def send_many(outputs: list[Output]) -> list[SentGroup]:
         """Verdicts, alerts and dead letters as one record batch per partition; changelog
-        records one per batch (see ``OneRecordBatches``)."""
+        records likewise, each partition's last one in a batch of its own (see
+        ``ChangelogBatches``)."""
         groups: list[SentGroup] = []
-        plain: list[Output] = []
-        for output in outputs:
-            to_changelog, topic_name, key, value, partition = output
-            if not to_changelog:
-                plain.append(output)
-                continue
-            sending = changelog_writer.send(topic_name, key, value, partition)
-            groups.append((await queued(sending), [output]))
-        if plain:
-            sent = await output_writer.send_many([output[1:] for output in plain])
-            groups += [(future, [plain[i] for i in held]) for future, held in sent]
+        for writer, to_changelog in ((output_writer, False), (changelog_writer, True)):
+            chosen = [output for output in outputs if output[0] is to_changelog]
+            if chosen and writer is not None:
+                sent = await writer.send_many([output[1:] for output in chosen])
+                groups += [(future, [chosen[i] for i in held]) for future, held in sent]
         return groups
 
     async def deliver(

@@ -224,20 +224,24 @@ def test_stats_windows_reach_the_stats_topic_and_the_stats_command(context_worke
     assert sum(r["events"] for r in rows) == 5 and rows[0]["tenant"] == "stats-t"
 
 
-def _conversations_on_every_partition(partitions: int) -> list[str]:
-    chosen: dict[int, str] = {}
+def _conversations_on_every_partition(partitions: int, each: int = 1) -> list[str]:
+    chosen: dict[int, list[str]] = {p: [] for p in range(partitions)}
     index = 0
-    while len(chosen) < partitions:
+    while any(len(held) < each for held in chosen.values()):
         cid = f"conv-{index}"
-        chosen.setdefault((murmur2(cid.encode()) & 0x7FFFFFFF) % partitions, cid)
+        held = chosen[(murmur2(cid.encode()) & 0x7FFFFFFF) % partitions]
+        if len(held) < each:
+            held.append(cid)
         index += 1
-    return sorted(chosen.values())
+    return sorted(cid for held in chosen.values() for cid in held)
 
 
 def test_conversation_state_survives_sigkill_and_follows_its_partition(broker) -> None:
     topics = make_topic_set(broker.bootstrap, partitions=3)
     settings = topics.settings
-    conversations = _conversations_on_every_partition(3)
+    # several a partition: a batch's changelog records for a partition share a record batch
+    # (its last one alone), and recovery must bring every one of them back
+    conversations = _conversations_on_every_partition(3, each=3)
 
     def turn(number: int, timeout_seconds: float = 60.0) -> dict:
         ids = {f"{cid}-{number}" for cid in conversations}
@@ -289,3 +293,55 @@ def test_conversation_state_survives_sigkill_and_follows_its_partition(broker) -
         for member in (first, second, third):
             if member is not None and member.process is not None and member.process.poll() is None:
                 member.signal(signal.SIGKILL)
+
+
+def test_changelog_writes_keep_the_reported_end_of_each_partition_exact(topic_set) -> None:
+    """The embedded broker reports a partition's end as its last record batch's base offset + 1,
+    and faust's table recovery reads up to that end: the changelog writer sends each partition's
+    records as one batch and its last record alone, so the end it reports is the true one and
+    the records stay in the order they were written."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from llm_shield.streams.kafka import ChangelogBatches
+
+    settings = topic_set.settings
+    topic = f"{settings.topics.prompts}-changelog"
+
+    async def run() -> tuple[dict[int, int], dict[int, list[bytes]]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 2, 1)])
+        finally:
+            await admin.close()
+        writer = ChangelogBatches(settings, "test-changelog", max_record_bytes=1 << 16)
+        try:
+            for round_ in range(2):  # a second write appends after the first one's tail
+                records = [
+                    (topic, f"conv-{i}".encode(), f"{round_}-{i}".encode(), i % 2) for i in range(9)
+                ]
+                sent = await writer.send_many(records)
+                await asyncio.gather(*[future for future, _held in sent])
+                assert sorted(i for _, held in sent for i in held) == list(range(9))
+        finally:
+            await writer.close()
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker, group_id=None)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(topic, p) for p in (0, 1)]
+            ends = await consumer.end_offsets(parts)
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            values: dict[int, list[bytes]] = {0: [], 1: []}
+            while sum(map(len, values.values())) < 18:
+                for tp, got in (await consumer.getmany(timeout_ms=2000)).items():
+                    values[tp.partition] += [record.value for record in got]
+            return {tp.partition: end for tp, end in ends.items()}, values
+        finally:
+            await consumer.stop()
+
+    ends, values = asyncio.run(run())
+    assert ends == {0: 10, 1: 8}
+    assert values[0] == [f"{r}-{i}".encode() for r in range(2) for i in range(0, 9, 2)]
+    assert values[1] == [f"{r}-{i}".encode() for r in range(2) for i in range(1, 9, 2)]

@@ -97,24 +97,43 @@ def raw_model(settings: Any, texts: Sequence[str], kinds: Sequence[str]) -> floa
     return _rate(len(texts), time.perf_counter() - started)
 
 
-def one_at_a_time(home: Path, texts: Sequence[str], variant: str, threads: int) -> float:
-    """Each scanner's own model, one text at a time, one scanner after another."""
-    from llm_shield.models.classifier import OnnxClassifier
-    from llm_shield.registry.bootstrap import resolve_model
+class OneAtATime:
+    """Each scanner's own model, one text at a time, one scanner after another: how request-path
+    guardrails scan. Loaded once, so that it can be timed again beside each paired round."""
 
-    classifiers = []
-    for task in ("prompt_injection", "toxicity", "sentiment"):
-        resolved = resolve_model(home, f"{task}/starter-minilm", variant)
-        classifier = OnnxClassifier(
-            resolved.entry, resolved.folder, max_batch_size=1, intra_op_threads=threads
-        )
-        classifier.run(texts[:1])
-        classifiers.append(classifier)
-    started = time.perf_counter()
-    for text in texts:
-        for classifier in classifiers:
-            classifier.run([text])
-    return _rate(len(texts), time.perf_counter() - started)
+    def __init__(self, home: Path, variant: str, threads: int) -> None:
+        from llm_shield.models.classifier import OnnxClassifier
+        from llm_shield.registry.bootstrap import resolve_model
+
+        self.classifiers = []
+        for task in ("prompt_injection", "toxicity", "sentiment"):
+            resolved = resolve_model(home, f"{task}/starter-minilm", variant)
+            self.classifiers.append(
+                OnnxClassifier(
+                    resolved.entry, resolved.folder, max_batch_size=1, intra_op_threads=threads
+                )
+            )
+
+    def rate(self, texts: Sequence[str], kinds: Sequence[str] | None = None) -> float:
+        """Texts/s. Given ``kinds``, responses are also read sentence by sentence by the
+        injection and toxicity models, as the worker reads them (sentiment takes the whole
+        text's windows only): the same work as the stream, one text at a time."""
+        windows = [kind == "response" for kind in kinds] if kinds is not None else None
+        for classifier in self.classifiers:
+            classifier.run(list(texts[:1]))  # warm-up: first-run allocations
+        started = time.perf_counter()
+        for index, text in enumerate(texts):
+            for task, classifier in enumerate(self.classifiers):
+                if windows is not None and windows[index] and task < 2:
+                    classifier.run([text], [True])
+                else:
+                    classifier.run([text])
+        return _rate(len(texts), time.perf_counter() - started)
+
+
+def one_at_a_time(home: Path, texts: Sequence[str], variant: str, threads: int) -> float:
+    """Texts/s of each scanner's own model, one text at a time (see ``OneAtATime``)."""
+    return OneAtATime(home, variant, threads).rate(texts)
 
 
 def adversarial_texts(size: int = 64 * 1024) -> dict[str, str]:
@@ -356,6 +375,8 @@ class Collected:
 
 
 PUBLISH_SLICE = 256
+# How many verdicts one record batch of the worker's may hold, at most (see read_while_running).
+VERDICT_BATCH_SLACK = 1024
 
 
 async def _publish_and_collect(
@@ -363,12 +384,17 @@ async def _publish_and_collect(
     events: Sequence[dict],
     *,
     on_verdict: Callable[[], None] | None = None,
+    read_while_running: bool = True,
 ) -> Collected:
     """Publish events as fast as possible and wait for every verdict.
 
     The events go out in record batches of up to ``PUBLISH_SLICE`` events per partition (as the
     worker sends its verdicts): one ``send`` per event capped the publisher near 20,000 events/s
-    on this machine, below what two worker processes answer from the cache."""
+    on this machine, below what two worker processes answer from the cache. With
+    ``read_while_running`` false the client reads no verdict until nearly all are in: it watches
+    the verdicts topic's end offsets, then reads the round back. Reading 20,000 verdicts a second
+    costs the client and the broker about a sixth of a core, which on a 2-core machine is taken
+    from the worker being measured (an application's consumers run elsewhere)."""
     from llm_shield.streams.kafka import RecordBatches
 
     async with _verdict_reader(settings) as consumer:
@@ -376,6 +402,10 @@ async def _publish_and_collect(
         writer = RecordBatches(settings, "bench", max_record_bytes=1 << 20)
         topic = settings.topics.prompts
         outgoing = [(topic, e["id"].encode(), orjson.dumps(e), None) for e in events]
+        assignment = sorted(consumer.assignment())
+        if not read_while_running:
+            consumer.pause(*assignment)
+            starts = {tp: await consumer.position(tp) for tp in assignment}
         started = time.perf_counter()
 
         async def publish() -> None:
@@ -388,14 +418,31 @@ async def _publish_and_collect(
             finally:
                 await writer.close()
 
+        def check(seen: int) -> None:
+            if time.perf_counter() - started > 600:
+                raise BenchError(f"only {seen} of {len(wanted)} verdicts after 600 s")
+            if publisher.done() and publisher.exception() is not None:
+                raise BenchError(f"publishing failed: {publisher.exception()!r}")
+
         publisher = asyncio.create_task(publish())
+        if not read_while_running:
+            # The embedded broker answers "latest" with its last record batch's base offset + 1,
+            # not the high watermark: a lower bound, short by up to a batch per partition. So
+            # the client reads again once at most that much can be left, and the round is timed
+            # to its last verdict as before.
+            slack = len(assignment) * VERDICT_BATCH_SLACK
+            while True:
+                ends = await consumer.end_offsets(assignment)
+                arrived = sum(ends[tp] - starts[tp] for tp in assignment)
+                if arrived >= len(wanted) - slack:
+                    break
+                check(arrived)
+                await asyncio.sleep(0.02)
+            consumer.resume(*assignment)
         seen: set[str] = set()
         first_ms, last_ms = None, 0
         while len(seen) < len(wanted):
-            if time.perf_counter() - started > 600:
-                raise BenchError(f"only {len(seen)} of {len(wanted)} verdicts after 600 s")
-            if publisher.done() and publisher.exception() is not None:
-                raise BenchError(f"publishing failed: {publisher.exception()!r}")
+            check(len(seen))
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batches.values():
                 for record in records:
@@ -696,7 +743,7 @@ def _cache_hits(
                 dict(e, id=f"h{round_}{copy}-{e['id']}") for copy in range(copies) for e in events
             ]
             used = (worker.cpu_seconds(), cpu_seconds(broker.pid), time.process_time())
-            collected = asyncio.run(_publish_and_collect(settings, again))
+            collected = asyncio.run(_publish_and_collect(settings, again, read_while_running=False))
             if best is None or collected.worker_events_per_s > best.worker_events_per_s:
                 best = collected
                 spent = (worker.cpu_seconds(), cpu_seconds(broker.pid), time.process_time())
@@ -736,32 +783,53 @@ PAIRED_ROUND_TEXTS = 1_500
 
 
 def _paired_rounds(
-    settings: Any, events: Sequence[dict], rounds: int, ceiling: Callable[[int], float]
-) -> list[tuple[float, float]]:
-    """(worker events/s end to end, raw model texts/s) per round: the raw model, then the same
-    texts under new ids through an already warm worker, back to back, so that both figures of a
-    round see the same machine (a shared machine drifts by a third between minutes). A round
-    holds the texts ``copies`` times on both sides, PAIRED_ROUND_TEXTS at least: a round of
-    under a second (a quick run's few hundred texts) is mostly the worker's ramp and tail."""
+    settings: Any,
+    events: Sequence[dict],
+    rounds: int,
+    ceiling: Callable[[int], float],
+    single: Callable[[], tuple[float, float]] | None = None,
+) -> list[tuple[float, ...]]:
+    """(worker events/s end to end, raw model texts/s[, one at a time texts/s, the same with
+    the worker's sentence windows]) per round: the raw model (and, given ``single``, one text
+    at a time), then the same texts under new ids through an already warm worker, back to back,
+    so that the figures of a round see the same machine (a shared machine drifts by a third
+    between minutes). A round holds the texts ``copies`` times on both sides, PAIRED_ROUND_TEXTS
+    at least: a round of under a second (a quick run's few hundred texts) is mostly the
+    worker's ramp and tail."""
     copies = max(1, -(-PAIRED_ROUND_TEXTS // max(1, len(events))))
-    pairs = []
+    pairs: list[tuple[float, ...]] = []
     for round_ in range(rounds):
+        alone = single() if single else ()
         raw = ceiling(copies)
         again = [
             dict(e, id=f"pair{round_}-{copy}-{e['id']}") for copy in range(copies) for e in events
         ]
-        pairs.append((asyncio.run(_publish_and_collect(settings, again)).events_per_s, raw))
+        kafka = asyncio.run(_publish_and_collect(settings, again)).events_per_s
+        pairs.append((kafka, raw, *alone))
     return pairs
 
 
-def _paired_summary(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
-    ratios = [round(kafka / raw, 3) if raw else 0.0 for kafka, raw in pairs]
-    return {
-        "kafka_events_per_s": [kafka for kafka, _ in pairs],
-        "raw_model_texts_per_s": [raw for _, raw in pairs],
+def _median_ratio(ratios: Sequence[float]) -> float:
+    return round(statistics.median(ratios), 3) if ratios else 0.0
+
+
+def _paired_summary(pairs: Sequence[tuple[float, ...]]) -> dict[str, Any]:
+    ratios = [round(kafka / raw, 3) if raw else 0.0 for kafka, raw, *_ in pairs]
+    summary: dict[str, Any] = {
+        "kafka_events_per_s": [kafka for kafka, *_ in pairs],
+        "raw_model_texts_per_s": [raw for _, raw, *_ in pairs],
         "ratios": ratios,
-        "median_ratio": round(statistics.median(ratios), 3) if ratios else 0.0,
+        "median_ratio": _median_ratio(ratios),
     }
+    for column, name in ((2, "one_at_a_time"), (3, "one_at_a_time_same_windows")):
+        alone = [pair[column] for pair in pairs if len(pair) > column]
+        if not alone:
+            continue
+        versus = [round(pair[0] / pair[column], 2) if pair[column] else 0.0 for pair in pairs]
+        summary[f"{name}_texts_per_s"] = alone
+        summary[f"vs_{name}"] = versus
+        summary[f"median_vs_{name}"] = round(statistics.median(versus), 2)
+    return summary
 
 
 ML_MODE = {"scanners.prompt_injection.mode": "ml", "scanners.toxicity.mode": "ml"}
@@ -963,9 +1031,14 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     ]
     unique = [e["text"] for e in stream]
     report["unique_texts"] = len(unique)
-    small = unique[: 60 if quick else 300]
+    small = stream[: 60 if quick else 300]
+    small_texts, small_kinds = [e["text"] for e in small], [e["kind"] for e in small]
     _say(f"one text at a time on {len(small)} texts")
-    report["one_at_a_time_texts_per_s"] = one_at_a_time(home, small, variant, threads)
+    alone = OneAtATime(home, variant, threads)
+    report["one_at_a_time_texts_per_s"] = alone.rate(small_texts)
+
+    def one_at_a_time_now() -> tuple[float, float]:
+        return alone.rate(small_texts), alone.rate(small_texts, small_kinds)
 
     with tempfile.TemporaryDirectory(prefix="llm-shield-bench-") as tmp:
         overrides = {
@@ -983,7 +1056,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         def ceiling(copies: int) -> float:
             return raw_model(settings, stream_texts * copies, stream_kinds * copies)
 
-        pair_rounds = 2 if quick else 3
+        pair_rounds = 3  # a median of three: one slow minute of a shared machine is outvoted
         paired: dict[str, Any] = {}
         _say(f"offline replay of the same {len(stream)} events, cache off: default modes, ml")
         report["replay_texts_per_s"] = replay_rate(settings, stream)
@@ -1011,7 +1084,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 report["kafka_events_per_s"] = collected.events_per_s
                 _say(f"paired rounds: raw model, then the warm worker ({pair_rounds})")
                 paired["default"] = _paired_summary(
-                    _paired_rounds(cold_settings, stream, pair_rounds, ceiling)
+                    _paired_rounds(cold_settings, stream, pair_rounds, ceiling, one_at_a_time_now)
                 )
                 metrics = _scrape(port)
                 batches = metrics.get("llm_shield_batch_size_count", 0.0)
@@ -1138,7 +1211,13 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         "kafka_ml_first_pass_vs_raw": ratio(report["kafka_ml_events_per_s"]),
         "replay_vs_raw": ratio(report["replay_texts_per_s"]),
         "replay_vs_raw_ml": ratio(report["replay_ml_texts_per_s"]),
-        "kafka_vs_one_at_a_time": round(report["kafka_events_per_s"] / one, 2) if one else 0.0,
+        "kafka_vs_one_at_a_time": paired["default"]["median_vs_one_at_a_time"],
+        "kafka_vs_one_at_a_time_same_windows": paired["default"][
+            "median_vs_one_at_a_time_same_windows"
+        ],
+        "kafka_first_pass_vs_one_at_a_time": round(report["kafka_events_per_s"] / one, 2)
+        if one
+        else 0.0,
     }
     context = report["context"]
     replayed, streamed = context["replay_events_per_s"], context["kafka_events_per_s"]

@@ -371,15 +371,22 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
         "replay_vs_raw",
         "replay_vs_raw_ml",
         "kafka_vs_one_at_a_time",
+        "kafka_first_pass_vs_one_at_a_time",
+        "kafka_vs_one_at_a_time_same_windows",
         "kafka_first_pass_vs_raw",
         "kafka_ml_first_pass_vs_raw",
     }
     assert all(value > 0 for value in report["ratios"].values())
     for mode in ("default", "ml"):
         paired = report["paired_rounds"][mode]
-        assert len(paired["ratios"]) == 2 and all(r > 0 for r in paired["ratios"]), mode
-        assert len(paired["kafka_events_per_s"]) == len(paired["raw_model_texts_per_s"]) == 2
+        assert len(paired["ratios"]) == 3 and all(r > 0 for r in paired["ratios"]), mode
+        assert len(paired["kafka_events_per_s"]) == len(paired["raw_model_texts_per_s"]) == 3
     assert report["ratios"]["kafka_vs_raw"] == report["paired_rounds"]["default"]["median_ratio"]
+    # one text at a time is timed in each default round, beside the raw model and the worker
+    default = report["paired_rounds"]["default"]
+    for name in ("one_at_a_time", "one_at_a_time_same_windows"):
+        assert len(default[f"{name}_texts_per_s"]) == len(default[f"vs_{name}"]) == 3, name
+        assert report["ratios"][f"kafka_vs_{name}"] == default[f"median_vs_{name}"], name
     assert report["low_load_latency_ms"]["adaptive"]["p50"] > 0
     inline = report["inline"]
     assert inline["highest_checks_per_s"] > 0 and inline["one_at_a_time_scan_per_s"] > 0

@@ -280,6 +280,17 @@ class _Worker:
         """CPU time (user + system, every thread) the worker and its members have used."""
         return sum(cpu_seconds(pid) for pid in self.pids())
 
+    def pause(self) -> None:
+        """Stop every process of the worker (SIGSTOP), the supervisor first."""
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in reversed(self.pids()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -385,6 +396,8 @@ async def _publish_and_collect(
     *,
     on_verdict: Callable[[], None] | None = None,
     read_while_running: bool = True,
+    paused: _Worker | None = None,
+    at_resume: Callable[[], None] | None = None,
 ) -> Collected:
     """Publish events as fast as possible and wait for every verdict.
 
@@ -394,7 +407,10 @@ async def _publish_and_collect(
     ``read_while_running`` false the client reads no verdict until nearly all are in: it watches
     the verdicts topic's end offsets, then reads the round back. Reading 20,000 verdicts a second
     costs the client and the broker about a sixth of a core, which on a 2-core machine is taken
-    from the worker being measured (an application's consumers run elsewhere)."""
+    from the worker being measured (an application's consumers run elsewhere). Given ``paused``,
+    that worker is stopped (SIGSTOP) while the events are published and continued once the
+    broker has them all: it drains a backlog, and the round is timed from then (``at_resume``
+    runs just before), so the publisher's work falls outside it."""
     from llm_shield.streams.kafka import RecordBatches
 
     async with _verdict_reader(settings) as consumer:
@@ -424,7 +440,16 @@ async def _publish_and_collect(
             if publisher.done() and publisher.exception() is not None:
                 raise BenchError(f"publishing failed: {publisher.exception()!r}")
 
-        publisher = asyncio.create_task(publish())
+        if paused is not None:
+            paused.pause()
+            try:
+                await publish()
+            finally:
+                if at_resume is not None:
+                    at_resume()
+                started = time.perf_counter()
+                paused.resume()
+        publisher = asyncio.create_task(asyncio.sleep(0) if paused is not None else publish())
         if not read_while_running:
             # The embedded broker answers "latest" with its last record batch's base offset + 1,
             # not the high watermark: a lower bound, short by up to a batch per partition. So
@@ -728,9 +753,11 @@ def _cache_hits(
     broker: Any, overrides: dict[str, str], events: Sequence[dict], processes: int, rounds: int
 ) -> tuple[Collected, float, dict[str, float]]:
     """A worker (``processes`` members) whose cache holds every text: warmed with one pass,
-    then ``rounds`` passes of the same texts under new ids. Returns the best pass, RSS, and the
-    cores the worker, the broker and the bench's own client used during that pass (on a small
-    machine they share the cores, so they bound what more members can add)."""
+    then ``rounds`` passes of the same texts under new ids, each published while the worker is
+    stopped and drained as a backlog once it goes on (the publisher would otherwise share the
+    cores with it). Returns the best pass, RSS, and the cores the worker, the broker and the
+    bench's own client used during that pass (on a small machine they share the cores, so they
+    bound what more members can add)."""
     worker, settings = _start_worker(broker, overrides, "p", processes)
     try:
         asyncio.run(_publish_and_collect(settings, [dict(e, id=f"w-{e['id']}") for e in events]))
@@ -738,12 +765,23 @@ def _cache_hits(
         # the texts again and again under new ids, CACHE_HIT_ROUND_EVENTS at least a round: a
         # worker answers over 10,000 hits a second, and a fraction of a second is no steady pace
         copies = max(3, -(-CACHE_HIT_ROUND_EVENTS // max(1, len(events))))
+        marks: list[tuple[float, float, float]] = []  # CPU used so far, as each round resumes
         for round_ in range(rounds):
             again = [
                 dict(e, id=f"h{round_}{copy}-{e['id']}") for copy in range(copies) for e in events
             ]
-            used = (worker.cpu_seconds(), cpu_seconds(broker.pid), time.process_time())
-            collected = asyncio.run(_publish_and_collect(settings, again, read_while_running=False))
+            collected = asyncio.run(
+                _publish_and_collect(
+                    settings,
+                    again,
+                    read_while_running=False,
+                    paused=worker,
+                    at_resume=lambda: marks.append(
+                        (worker.cpu_seconds(), cpu_seconds(broker.pid), time.process_time())
+                    ),
+                )
+            )
+            used = marks[-1]
             if best is None or collected.worker_events_per_s > best.worker_events_per_s:
                 best = collected
                 spent = (worker.cpu_seconds(), cpu_seconds(broker.pid), time.process_time())

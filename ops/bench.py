@@ -131,11 +131,6 @@ class OneAtATime:
         return _rate(len(texts), time.perf_counter() - started)
 
 
-def one_at_a_time(home: Path, texts: Sequence[str], variant: str, threads: int) -> float:
-    """Texts/s of each scanner's own model, one text at a time (see ``OneAtATime``)."""
-    return OneAtATime(home, variant, threads).rate(texts)
-
-
 def adversarial_texts(size: int = 64 * 1024) -> dict[str, str]:
     """Inputs built to make regular expressions backtrack: long runs of what patterns match
     partly (repeated keywords, spaced letters, digits, address-like and base64-like runs)."""
@@ -386,7 +381,7 @@ class Collected:
 
 
 PUBLISH_SLICE = 256
-# How many verdicts one record batch of the worker's may hold, at most (see read_while_running).
+# How many verdicts one record batch of the worker's may hold, at most (see backlog_of).
 VERDICT_BATCH_SLACK = 1024
 
 
@@ -395,22 +390,21 @@ async def _publish_and_collect(
     events: Sequence[dict],
     *,
     on_verdict: Callable[[], None] | None = None,
-    read_while_running: bool = True,
-    paused: _Worker | None = None,
+    backlog_of: _Worker | None = None,
     at_resume: Callable[[], None] | None = None,
 ) -> Collected:
     """Publish events as fast as possible and wait for every verdict.
 
     The events go out in record batches of up to ``PUBLISH_SLICE`` events per partition (as the
     worker sends its verdicts): one ``send`` per event capped the publisher near 20,000 events/s
-    on this machine, below what two worker processes answer from the cache. With
-    ``read_while_running`` false the client reads no verdict until nearly all are in: it watches
-    the verdicts topic's end offsets, then reads the round back. Reading 20,000 verdicts a second
-    costs the client and the broker about a sixth of a core, which on a 2-core machine is taken
-    from the worker being measured (an application's consumers run elsewhere). Given ``paused``,
-    that worker is stopped (SIGSTOP) while the events are published and continued once the
-    broker has them all: it drains a backlog, and the round is timed from then (``at_resume``
-    runs just before), so the publisher's work falls outside it."""
+    on this machine, below what two worker processes answer from the cache.
+
+    Given ``backlog_of``, that worker is stopped (SIGSTOP) while the events are published and
+    continued once the broker has them all, so it drains a backlog and the round is timed from
+    then (``at_resume`` runs just before); the client then reads no verdict until nearly all are
+    in (it watches the verdicts topic's end offsets) and reads the round back. Publishing and
+    reading 20,000 events a second cost the client about a fifth of a core, which on a 2-core
+    machine came out of the worker's share (an application's clients run elsewhere)."""
     from llm_shield.streams.kafka import RecordBatches
 
     async with _verdict_reader(settings) as consumer:
@@ -419,9 +413,10 @@ async def _publish_and_collect(
         topic = settings.topics.prompts
         outgoing = [(topic, e["id"].encode(), orjson.dumps(e), None) for e in events]
         assignment = sorted(consumer.assignment())
-        if not read_while_running:
+        if backlog_of is not None:
             consumer.pause(*assignment)
             starts = {tp: await consumer.position(tp) for tp in assignment}
+            backlog_of.pause()
         started = time.perf_counter()
 
         async def publish() -> None:
@@ -440,17 +435,15 @@ async def _publish_and_collect(
             if publisher.done() and publisher.exception() is not None:
                 raise BenchError(f"publishing failed: {publisher.exception()!r}")
 
-        if paused is not None:
-            paused.pause()
+        publisher = asyncio.create_task(publish())
+        if backlog_of is not None:
             try:
-                await publish()
+                await publisher
             finally:
                 if at_resume is not None:
                     at_resume()
                 started = time.perf_counter()
-                paused.resume()
-        publisher = asyncio.create_task(asyncio.sleep(0) if paused is not None else publish())
-        if not read_while_running:
+                backlog_of.resume()
             # The embedded broker answers "latest" with its last record batch's base offset + 1,
             # not the high watermark: a lower bound, short by up to a batch per partition. So
             # the client reads again once at most that much can be left, and the round is timed
@@ -551,12 +544,10 @@ def _latency_summary(latencies: Sequence[float], rate: float) -> dict[str, float
 async def inline_checks(
     settings: Any,
     env: dict[str, str],
-    home: Path,
+    alone: OneAtATime,
     events: Sequence[dict],
     *,
     quick: bool,
-    variant: str,
-    threads: int,
 ) -> dict[str, Any]:
     """Checks through the broker with the Python client and through the HTTP gateway (its own
     process, as it would run): the highest rate (many checks in flight), latency at 20 checks/s
@@ -581,7 +572,7 @@ async def inline_checks(
     for index, text in enumerate(sample):
         pipeline.scan_events([Event(id=f"one-{index}", text=text)])
     report["one_at_a_time_scan_per_s"] = _rate(len(sample), time.perf_counter() - started)
-    report["one_at_a_time_scanner_models_per_s"] = one_at_a_time(home, sample, variant, threads)
+    report["one_at_a_time_scanner_models_per_s"] = alone.rate(sample)
     del pipeline
 
     async with ShieldClient(settings, timeout_seconds=120) as shield:
@@ -774,8 +765,7 @@ def _cache_hits(
                 _publish_and_collect(
                     settings,
                     again,
-                    read_while_running=False,
-                    paused=worker,
+                    backlog_of=worker,
                     at_resume=lambda: marks.append(
                         (worker.cpu_seconds(), cpu_seconds(broker.pid), time.process_time())
                     ),
@@ -847,17 +837,13 @@ def _paired_rounds(
     return pairs
 
 
-def _median_ratio(ratios: Sequence[float]) -> float:
-    return round(statistics.median(ratios), 3) if ratios else 0.0
-
-
 def _paired_summary(pairs: Sequence[tuple[float, ...]]) -> dict[str, Any]:
     ratios = [round(kafka / raw, 3) if raw else 0.0 for kafka, raw, *_ in pairs]
     summary: dict[str, Any] = {
         "kafka_events_per_s": [kafka for kafka, *_ in pairs],
         "raw_model_texts_per_s": [raw for _, raw, *_ in pairs],
         "ratios": ratios,
-        "median_ratio": _median_ratio(ratios),
+        "median_ratio": round(statistics.median(ratios), 3) if ratios else 0.0,
     }
     for column, name in ((2, "one_at_a_time"), (3, "one_at_a_time_same_windows")):
         alone = [pair[column] for pair in pairs if len(pair) > column]
@@ -1158,15 +1144,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 report["rss_mb"] = worker.rss_mb()
                 _say("inline checks: client and HTTP, low load and half of the highest rate")
                 report["inline"] = asyncio.run(
-                    inline_checks(
-                        cold_settings,
-                        cold_env,
-                        home,
-                        stream,
-                        quick=quick,
-                        variant=variant,
-                        threads=threads,
-                    )
+                    inline_checks(cold_settings, cold_env, alone, stream, quick=quick)
                 )
             finally:
                 worker.stop()

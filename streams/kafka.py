@@ -673,6 +673,8 @@ class RecordBatches(LazyProducer):
     murmur2 partitioner), so verdicts land where a keyed reader expects them.
     """
 
+    last_alone = False  # each partition's last record in a batch of its own (ChangelogBatches)
+
     def __init__(self, settings: Settings, name: str, *, max_record_bytes: int) -> None:
         self.max_batch_bytes = max(1 << 20, max_record_bytes)
         super().__init__(
@@ -700,23 +702,40 @@ class RecordBatches(LazyProducer):
             by_partition.setdefault((topic, partition), []).append(index)
         sent: list[tuple[asyncio.Future, list[int]]] = []
         for (topic, partition), indices in by_partition.items():
-            batch, held = producer.create_batch(), []
-            for index in indices:
-                _, key, value, _ = records[index]
+            runs = [indices]
+            if self.last_alone and len(indices) > 1:
+                runs = [indices[:-1], indices[-1:]]
+            for run in runs:
+                sent += await self._send_run(producer, topic, partition, records, run)
+        return sent
+
+    @staticmethod
+    async def _send_run(
+        producer: AIOKafkaProducer,
+        topic: str,
+        partition: int,
+        records: list[Record],
+        indices: list[int],
+    ) -> list[tuple[asyncio.Future, list[int]]]:
+        """``indices`` of one partition, in as few record batches as they fit in, in order."""
+        sent: list[tuple[asyncio.Future, list[int]]] = []
+        batch, held = producer.create_batch(), []
+        for index in indices:
+            _, key, value, _ = records[index]
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                if held:
+                    submitted = producer.send_batch(batch, topic, partition=partition)
+                    sent.append((await queued(submitted), held))
+                    batch, held = producer.create_batch(), []
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    if held:
-                        submitted = producer.send_batch(batch, topic, partition=partition)
-                        sent.append((await queued(submitted), held))
-                        batch, held = producer.create_batch(), []
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        # larger than any batch: send alone, so the broker's answer names it
-                        alone = producer.send(topic, value, key=key, partition=partition)
-                        sent.append((await queued(alone), [index]))
-                        continue
-                held.append(index)
-            if held:
-                submitted = producer.send_batch(batch, topic, partition=partition)
-                sent.append((await queued(submitted), held))
+                    # larger than any batch: send alone, so the broker's answer names it
+                    alone = producer.send(topic, value, key=key, partition=partition)
+                    sent.append((await queued(alone), [index]))
+                    continue
+            held.append(index)
+        if held:
+            submitted = producer.send_batch(batch, topic, partition=partition)
+            sent.append((await queued(submitted), held))
         return sent
 
 
@@ -733,25 +752,4 @@ class ChangelogBatches(RecordBatches):
     and aiokafka keeps one batch in flight per partition, so they land in order.
     """
 
-    async def send_many(self, records: list[Record]) -> list[tuple[asyncio.Future, list[int]]]:
-        records = list(records)
-        producer = await self.get()
-        for topic in {record[0] for record in records}:
-            await producer.client._wait_on_metadata(topic)
-        choose = producer._partition
-        last: dict[tuple[str, int], int] = {}
-        for index, (topic, key, value, partition) in enumerate(records):
-            if partition is None:  # the partition ``send`` would choose, as RecordBatches does
-                partition = choose(topic, None, key, value, key, value)
-                records[index] = (topic, key, value, partition)
-            last[(topic, partition)] = index
-        tails = sorted(last.values())
-        tail_set = set(tails)
-        heads = [index for index in range(len(records)) if index not in tail_set]
-        sent = []
-        for chosen in (heads, tails):
-            if not chosen:
-                continue
-            for future, held in await super().send_many([records[i] for i in chosen]):
-                sent.append((future, [chosen[i] for i in held]))
-        return sent
+    last_alone = True

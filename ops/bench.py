@@ -810,49 +810,68 @@ def _cold(broker: Any, overrides: dict[str, str], events: Sequence[dict], proces
 PAIRED_ROUND_TEXTS = 1_500
 
 
+def paired_pool(stream: Sequence[dict], size: int = PAIRED_ROUND_TEXTS) -> list[dict]:
+    """The events a paired round sends: the stream's own, topped up with more of the same mix
+    to ``size`` distinct texts. A round of under a second (a quick run's few hundred texts) is
+    mostly the worker's ramp and tail; copying the texts instead flattered the worker, which
+    scores a text repeated within a batch once while the raw model scored every copy."""
+    pool = list(stream)
+    seen = {e["text"] for e in pool}
+    count = size
+    while len(pool) < size and count <= 64 * size:
+        count *= 2
+        for event in build_events(count, repeat_fraction=0.0, seed=count):
+            if len(pool) >= size:
+                break
+            if event["text"] not in seen:
+                seen.add(event["text"])
+                pool.append(dict(event, id=f"pool-{len(pool)}"))
+    return pool
+
+
 def _paired_rounds(
     settings: Any,
     events: Sequence[dict],
     rounds: int,
-    ceiling: Callable[[int], float],
-    single: Callable[[], tuple[float, float]] | None = None,
-) -> list[tuple[float, ...]]:
-    """(worker events/s end to end, raw model texts/s[, one at a time texts/s, the same with
-    the worker's sentence windows]) per round: the raw model (and, given ``single``, one text
-    at a time), then the same texts under new ids through an already warm worker, back to back,
-    so that the figures of a round see the same machine (a shared machine drifts by a third
-    between minutes). A round holds the texts ``copies`` times on both sides, PAIRED_ROUND_TEXTS
-    at least: a round of under a second (a quick run's few hundred texts) is mostly the
-    worker's ramp and tail."""
-    copies = max(1, -(-PAIRED_ROUND_TEXTS // max(1, len(events))))
-    pairs: list[tuple[float, ...]] = []
+    timers: dict[str, Callable[[], float]],
+) -> list[dict[str, float]]:
+    """Per round, each of ``timers`` (raw model, replay, one text at a time: texts/s on
+    ``events``), then the same events under new ids through an already warm worker, back to
+    back, so that the figures of a round see the same machine (a shared machine drifts by a
+    third between minutes)."""
+    out: list[dict[str, float]] = []
     for round_ in range(rounds):
-        alone = single() if single else ()
-        raw = ceiling(copies)
-        again = [
-            dict(e, id=f"pair{round_}-{copy}-{e['id']}") for copy in range(copies) for e in events
-        ]
-        kafka = asyncio.run(_publish_and_collect(settings, again)).events_per_s
-        pairs.append((kafka, raw, *alone))
-    return pairs
+        figures = {name: timer() for name, timer in timers.items()}
+        again = [dict(e, id=f"pair{round_}-{e['id']}") for e in events]
+        figures["kafka"] = asyncio.run(_publish_and_collect(settings, again)).events_per_s
+        out.append(figures)
+    return out
 
 
-def _paired_summary(pairs: Sequence[tuple[float, ...]]) -> dict[str, Any]:
-    ratios = [round(kafka / raw, 3) if raw else 0.0 for kafka, raw, *_ in pairs]
+def _paired_summary(rounds: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """Each round's figures and the worker's ratio to each of them, with the median ratios."""
+
+    def versus(name: str) -> list[float]:
+        return [round(r["kafka"] / r[name], 3) if r[name] else 0.0 for r in rounds]
+
     summary: dict[str, Any] = {
-        "kafka_events_per_s": [kafka for kafka, *_ in pairs],
-        "raw_model_texts_per_s": [raw for _, raw, *_ in pairs],
-        "ratios": ratios,
-        "median_ratio": round(statistics.median(ratios), 3) if ratios else 0.0,
+        "kafka_events_per_s": [r["kafka"] for r in rounds],
+        "raw_model_texts_per_s": [r["raw"] for r in rounds],
+        "ratios": versus("raw"),
     }
-    for column, name in ((2, "one_at_a_time"), (3, "one_at_a_time_same_windows")):
-        alone = [pair[column] for pair in pairs if len(pair) > column]
-        if not alone:
+    summary["median_ratio"] = round(statistics.median(summary["ratios"]), 3) if rounds else 0.0
+    if rounds and "replay" in rounds[0]:
+        replay = [round(r["replay"] / r["raw"], 3) if r["raw"] else 0.0 for r in rounds]
+        summary["replay_texts_per_s"] = [r["replay"] for r in rounds]
+        summary["replay_ratios"] = replay
+        summary["median_replay_ratio"] = round(statistics.median(replay), 3)
+    for name in ("one_at_a_time", "one_at_a_time_same_windows"):
+        if not rounds or name not in rounds[0]:
             continue
-        versus = [round(pair[0] / pair[column], 2) if pair[column] else 0.0 for pair in pairs]
-        summary[f"{name}_texts_per_s"] = alone
-        summary[f"vs_{name}"] = versus
-        summary[f"median_vs_{name}"] = round(statistics.median(versus), 2)
+        ratios = [round(r, 2) for r in versus(name)]
+        summary[f"{name}_texts_per_s"] = [r[name] for r in rounds]
+        summary[f"vs_{name}"] = ratios
+        summary[f"median_vs_{name}"] = round(statistics.median(ratios), 2)
     return summary
 
 
@@ -1061,9 +1080,6 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     alone = OneAtATime(home, variant, threads)
     report["one_at_a_time_texts_per_s"] = alone.rate(small_texts)
 
-    def one_at_a_time_now() -> tuple[float, float]:
-        return alone.rate(small_texts), alone.rate(small_texts, small_kinds)
-
     with tempfile.TemporaryDirectory(prefix="llm-shield-bench-") as tmp:
         overrides = {
             "cache_dir": str(Path(tmp) / "cache"),
@@ -1076,17 +1092,29 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         _say(f"raw model on the stream's {len(stream)} texts (same batches, windows, threads)")
         stream_texts, stream_kinds = [e["text"] for e in stream], [e["kind"] for e in stream]
         raw_runs = [raw_model(settings, stream_texts, stream_kinds)]
+        pool = paired_pool(stream)
+        pool_texts, pool_kinds = [e["text"] for e in pool], [e["kind"] for e in pool]
+        ml_settings = load_settings(None, {**overrides, **ML_MODE})
 
-        def ceiling(copies: int) -> float:
-            return raw_model(settings, stream_texts * copies, stream_kinds * copies)
+        def default_timers() -> dict[str, Callable[[], float]]:
+            return {
+                "one_at_a_time": lambda: alone.rate(small_texts),
+                "one_at_a_time_same_windows": lambda: alone.rate(small_texts, small_kinds),
+                "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
+                "replay": lambda: replay_rate(settings, pool),
+            }
+
+        def ml_timers() -> dict[str, Callable[[], float]]:
+            return {
+                "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
+                "replay": lambda: replay_rate(ml_settings, pool),
+            }
 
         pair_rounds = 3  # a median of three: one slow minute of a shared machine is outvoted
         paired: dict[str, Any] = {}
         _say(f"offline replay of the same {len(stream)} events, cache off: default modes, ml")
         report["replay_texts_per_s"] = replay_rate(settings, stream)
-        report["replay_ml_texts_per_s"] = replay_rate(
-            load_settings(None, {**overrides, **ML_MODE}), stream
-        )
+        report["replay_ml_texts_per_s"] = replay_rate(ml_settings, stream)
 
         with EmbeddedBroker(port=0, log_path=Path(tmp) / "tansu.log") as broker:
             port = free_port()
@@ -1106,9 +1134,12 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                         )
                     )
                 report["kafka_events_per_s"] = collected.events_per_s
-                _say(f"paired rounds: raw model, then the warm worker ({pair_rounds})")
+                _say(
+                    f"paired rounds on {len(pool)} texts: one at a time, raw model, replay, "
+                    f"then the warm worker ({pair_rounds})"
+                )
                 paired["default"] = _paired_summary(
-                    _paired_rounds(cold_settings, stream, pair_rounds, ceiling, one_at_a_time_now)
+                    _paired_rounds(cold_settings, pool, pair_rounds, default_timers())
                 )
                 metrics = _scrape(port)
                 batches = metrics.get("llm_shield_batch_size_count", 0.0)
@@ -1150,14 +1181,14 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 worker.stop()
 
             _say(f"kafka in ml mode (no patterns), cache off: {len(stream)} unique events")
-            ml_worker, ml_settings = _start_worker(broker, {**overrides, **ML_MODE}, "m", 1)
+            ml_worker, ml_worker_settings = _start_worker(broker, {**overrides, **ML_MODE}, "m", 1)
             try:
                 report["kafka_ml_events_per_s"] = asyncio.run(
-                    _publish_and_collect(ml_settings, stream)
+                    _publish_and_collect(ml_worker_settings, stream)
                 ).events_per_s
-                _say(f"paired rounds, ml mode: raw model, then the warm worker ({pair_rounds})")
+                _say(f"paired rounds, ml mode: raw model, replay, the warm worker ({pair_rounds})")
                 paired["ml"] = _paired_summary(
-                    _paired_rounds(ml_settings, stream, pair_rounds, ceiling)
+                    _paired_rounds(ml_worker_settings, pool, pair_rounds, ml_timers())
                 )
             finally:
                 ml_worker.stop()
@@ -1225,8 +1256,9 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         "kafka_vs_raw_ml": paired["ml"]["median_ratio"],
         "kafka_first_pass_vs_raw": ratio(report["kafka_events_per_s"]),
         "kafka_ml_first_pass_vs_raw": ratio(report["kafka_ml_events_per_s"]),
-        "replay_vs_raw": ratio(report["replay_texts_per_s"]),
-        "replay_vs_raw_ml": ratio(report["replay_ml_texts_per_s"]),
+        "replay_vs_raw": paired["default"]["median_replay_ratio"],
+        "replay_vs_raw_ml": paired["ml"]["median_replay_ratio"],
+        "replay_first_pass_vs_raw": ratio(report["replay_texts_per_s"]),
         "kafka_vs_one_at_a_time": paired["default"]["median_vs_one_at_a_time"],
         "kafka_vs_one_at_a_time_same_windows": paired["default"][
             "median_vs_one_at_a_time_same_windows"

@@ -370,6 +370,7 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
         "kafka_vs_raw_ml",
         "replay_vs_raw",
         "replay_vs_raw_ml",
+        "replay_first_pass_vs_raw",
         "kafka_vs_one_at_a_time",
         "kafka_first_pass_vs_one_at_a_time",
         "kafka_vs_one_at_a_time_same_windows",
@@ -381,7 +382,12 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
         paired = report["paired_rounds"][mode]
         assert len(paired["ratios"]) == 3 and all(r > 0 for r in paired["ratios"]), mode
         assert len(paired["kafka_events_per_s"]) == len(paired["raw_model_texts_per_s"]) == 3
+        assert len(paired["replay_texts_per_s"]) == len(paired["replay_ratios"]) == 3, mode
     assert report["ratios"]["kafka_vs_raw"] == report["paired_rounds"]["default"]["median_ratio"]
+    assert (
+        report["ratios"]["replay_vs_raw"]
+        == report["paired_rounds"]["default"]["median_replay_ratio"]
+    )
     # one text at a time is timed in each default round, beside the raw model and the worker
     default = report["paired_rounds"]["default"]
     for name in ("one_at_a_time", "one_at_a_time_same_windows"):

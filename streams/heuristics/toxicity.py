@@ -97,6 +97,14 @@ _INSULT_NOUNS = (
     r"clueless",
     r"dunces?",
     r"buffoons?",
+    r"dolts?",
+    r"oafs?",
+    r"numbskulls?",
+    r"nincompoops?",
+    r"simpletons?",
+    r"cowards?",
+    r"talentless",
+    r"spineless",
     r"fools?",
     r"fat",
     r"hypocrites?",
@@ -168,7 +176,8 @@ RULES: tuple[_Rule, ...] = (
         0.88,
         r"\b(?:you(?:'re| are| r) (?:dead|going to die|gonna die|a dead man)|watch your back|"
         r"i know where you live|(?:kill|hang|shoot) yourself|kys|you (?:will|'ll|are going to) "
-        r"(?:pay|regret this|suffer|bleed)|deserve to die|should (?:be )?(?:killed|shot|hanged))\b",
+        r"(?:pay(?=\s*(?:[.!]|$))|regret this|suffer|bleed)|deserve to die|"
+        r"should (?:be )?(?:killed|shot|hanged))\b",
     ),
     _r(
         "threat",
@@ -177,6 +186,43 @@ RULES: tuple[_Rule, ...] = (
         r"|\b(?:die|burn|rot) in (?:a fire|hell)\b",
     ),
     _r("threat", 0.8, rf"\b(?:{_HARM_VERBS}) (?:all )?(?:the |those |these )?{_GROUPS}\b"),
+    # threats that name no harm: a consequence aimed at the reader or their family, knowing
+    # where they live, being found (never "you'll pay at the door": only pay for this/it/that)
+    _r(
+        "threat",
+        0.86,
+        rf"\b(?:{_YOU}|your (?:family|kids|children|wife|husband|mother|mom|parents|friends))"
+        r"(?:'ll| will| are going to| is going to| are gonna| gonna)\W+(?:\w+\W+){0,2}?"
+        r"(?:pay for (?:this|it|that|what you (?:did|said))|pay dearly|be sorry|get hurt|"
+        r"regret (?:this|it|that|the day|ever|being born|crossing|messing|talking|opening))\b",
+    ),
+    _r(
+        "threat",
+        0.86,
+        r"\b(?:you|u)(?: will not| won't| wont|'re not going to| are not going to| ain't gonna)"
+        r"\W+(?:survive|live (?:to see|through|long enough)|make it (?:out|home|through the "
+        r"(?:night|week))|see (?:tomorrow|another day|the (?:morning|weekend)))\b",
+    ),
+    _r(
+        "threat",
+        0.86,
+        r"\b(?:i|we) know (?:where you (?:live|work|sleep|park)|your (?:home )?"
+        r"address|where your (?:kids|children|family) (?:live|are|go to school))\b",
+    ),
+    _r(
+        "threat",
+        0.86,
+        r"\b(?:i|we)(?:'ll| will| am going to| are going to|'m going to|'re going to| gonna) "
+        r"(?:find|hunt down|track down|come after) you(?=\s*(?:[.!;]|$))",
+    ),
+    _r(
+        "threat",
+        0.86,
+        r"\b(?:sleep with one eye open|your days are numbered|sleep well while you can|"
+        r"you(?:'re| are) (?:a )?dead meat|teach you a lesson(?! (?:on|about|in|of|for)\b)|"
+        r"(?:i'll|i will|we'll|we will|gonna) make (?:sure )?you (?:pay|suffer|bleed|regret)|"
+        r"put you (?:in the ground|six feet under|in (?:the|a) (?:hospital|grave|coffin)))\b",
+    ),
     # identity hate
     _r("identity_hate", 0.9, _SLURS, strong=True),
     _r(
@@ -194,6 +240,15 @@ RULES: tuple[_Rule, ...] = (
     ),
     _r("identity_hate", 0.85, rf"\b(?:i )?(?:hate|despise|can't stand) (?:all )?{_GROUPS}\b"),
     _r("identity_hate", 0.6, r"\bgo back to (?:your|ur) (?:own )?(?:country|continent|jungle)\b"),
+    # a group kept in its "place" or out of public life
+    _r(
+        "identity_hate",
+        0.8,
+        rf"\b{_GROUPS} (?:belong|should (?:stay|be kept)) (?:at home|in the kitchen|in cages|"
+        r"in (?:their|the) place|back where they came from)\b|"
+        rf"\b{_GROUPS} (?:should not|shouldn't|should never|must not|mustn't) be allowed to "
+        r"(?:vote|work|drive|lead|speak|teach|marry|exist|live here|have rights)\b",
+    ),
     # general toxicity
     _r("toxic", 0.8, r"\b(?:i )?hate (?:you|u|ya)\b|\bscrew (?:you|u|off)\b|\bgo to hell\b"),
     _r("toxic", 0.88, r"\bf\W*(?:u|ck|uck)\w* (?:you|u|off|yourself)\b|\bstfu\b|\bgtfo\b"),

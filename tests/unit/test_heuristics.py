@@ -94,6 +94,37 @@ def test_a_threat_against_a_group_is_found_whatever_the_wording_after_it() -> No
     assert toxicity.scan("We will beat the whites.").categories["threat"] >= 0.5
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You'll regret the day you crossed me.",
+        "Keep talking and your kids will pay for it.",
+        "You won't survive the week if you go to the police.",
+        "We know where your children go to school.",
+        "I will find you.",
+        "Your days are numbered.",
+        "I'm going to teach you a lesson you won't forget.",
+    ],
+)
+def test_a_threat_that_names_no_harm_is_still_a_threat(text: str) -> None:
+    assert toxicity.scan(text).categories["threat"] >= 0.5, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You will pay at the door, cash or card.",
+        "We will find you a quieter room.",
+        "I'll find you the link after lunch.",
+        "You won't see the difference after the update.",
+        "You'll regret not trying the dessert.",
+        "Let me teach you a lesson on fractions.",
+    ],
+)
+def test_everyday_sentences_shaped_like_threats_are_not_threats(text: str) -> None:
+    assert toxicity.scan(text).score < 0.5, text
+
+
 def test_identity_hate_is_its_own_category() -> None:
     result = toxicity.scan("Immigrants are vermin.")
     assert result.categories["identity_hate"] >= 0.5

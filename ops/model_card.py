@@ -151,6 +151,14 @@ TRIED = [
     "dividing a many-window text's odds by the square root of the window count instead of the "
     "count (best response tuning F1 0.824 -> 0.841 on one model, 0.858 -> 0.837 on the next). "
     "Built here in 659 s.",
+    "The s-labs test split is harder than its validation split (tried after the build above, "
+    "not kept). The shipped recipe rebuilt on this machine scores, in ml int8 at 0.5, s-labs "
+    "validation F1 0.966 (recall 0.953) and test F1 0.926 (recall 0.876): the test split holds "
+    "twice as many attacks of four or five words (446 against 199 of 1,051), and recall on "
+    "those is 0.80 against 0.91. Training a second time on every s-labs training text of eight "
+    "words or fewer (5,581 more texts, built in 559 s) moved test F1 to 0.927 and validation F1 "
+    "to 0.963, and lowered the response tuning F1 from 0.882 to 0.837. Only counts by length "
+    "were read from the test split, never its cases.",
 ]
 
 HELDOUT_USE = [
@@ -186,6 +194,9 @@ WEAKNESSES = [
     "Insults addressed to the reader ('people like you are disgusting morons') score near the "
     "injection threshold (0.52-0.59): they are blocked for toxicity anyway, but the verdict "
     "names injection too.",
+    "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
+    "is scored as a threat by the model (0.64-0.98 in ml mode); the patterns' threat rules "
+    "match it too.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

@@ -1002,6 +1002,9 @@ def context_figures(
         ("off", {**overrides, **CONTEXT_OFF}, stream),
         ("on", overrides, stream),
         ("on_conversations", overrides, turns),
+        # the same turns with the joined texts off: what the tables themselves cost (state
+        # read, written and sent to the changelog) apart from reading split attacks
+        ("on_conversations_unjoined", {**overrides, "conversations.joined_prompts": "1"}, turns),
     )
     loaded = {name: load_settings(None, values) for name, values, _events in cases}
     runs: dict[str, dict[str, list[float]]] = {"replay": {}, "kafka": {}}
@@ -1014,7 +1017,10 @@ def context_figures(
     # Interleaved rounds, the best of each kept: this machine drifts by more than the cost
     # in events/s; the CPU an event costs moves much less.
     for round_ in range(rounds):
-        _say(f"context, round {round_ + 1} of {rounds}: replay and kafka, off / on / turns")
+        _say(
+            f"context, round {round_ + 1} of {rounds}: replay and kafka, "
+            "off / on / turns / turns unjoined"
+        )
         for name, _values, events in cases:
             started = time.process_time()  # this process: the pipeline and onnxruntime's threads
             counted: dict[str, int] = {}
@@ -1279,6 +1285,12 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         "replay_conversations": cost(replayed["on_conversations"], replayed["off"]),
         "kafka": cost(streamed["on"], streamed["off"]),
         "kafka_conversations": cost(streamed["on_conversations"], streamed["off"]),
+        "replay_conversations_unjoined": cost(
+            replayed["on_conversations_unjoined"], replayed["off"]
+        ),
+        "kafka_conversations_unjoined": cost(
+            streamed["on_conversations_unjoined"], streamed["off"]
+        ),
     }
     # The same in CPU per event (worker and broker for kafka): more CPU per event is the same
     # fraction fewer events/s on a saturated machine, without the machine's drift in it.
@@ -1290,6 +1302,10 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     context["cpu_cost"] = {
         f"{kind}{suffix}": cpu_cost(spent[kind][name], spent[kind]["off"])
         for kind in ("replay", "kafka")
-        for suffix, name in (("", "on"), ("_conversations", "on_conversations"))
+        for suffix, name in (
+            ("", "on"),
+            ("_conversations", "on_conversations"),
+            ("_conversations_unjoined", "on_conversations_unjoined"),
+        )
     }
     return report

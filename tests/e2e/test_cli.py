@@ -409,13 +409,20 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
         assert inline[key]["p50"] > 0, key
     assert inline["timeouts"] == 0
     context = report["context"]
-    kinds = {"replay", "replay_conversations", "kafka", "kafka_conversations"}
+    kinds = {
+        f"{kind}{case}"
+        for kind in ("replay", "kafka")
+        for case in ("", "_conversations", "_conversations_unjoined")
+    }
     assert set(context["cost"]) == kinds and set(context["cpu_cost"]) == kinds
     for key in ("kafka_events_per_s", "kafka_cpu_ms_per_event", "replay_cpu_ms_per_event"):
-        assert set(context[key]) == {"off", "on", "on_conversations"}, key
+        cases = {"off", "on", "on_conversations", "on_conversations_unjoined"}
+        assert set(context[key]) == cases, key
         assert all(value > 0 for value in context[key].values()), key
     rows = context["replay_rows"]
     assert rows["off"]["joined_scored"] == 0 and rows["on"]["joined_scored"] == 0
+    assert rows["on_conversations_unjoined"]["joined_scored"] == 0
+    assert rows["on_conversations"]["joined_scored"] > 0
     assert rows["on_conversations"]["model_rows"] >= rows["on"]["model_rows"]
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",

@@ -1102,19 +1102,17 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         pool_texts, pool_kinds = [e["text"] for e in pool], [e["kind"] for e in pool]
         ml_settings = load_settings(None, {**overrides, **ML_MODE})
 
-        def default_timers() -> dict[str, Callable[[], float]]:
-            return {
-                "one_at_a_time": lambda: alone.rate(small_texts),
-                "one_at_a_time_same_windows": lambda: alone.rate(small_texts, small_kinds),
-                "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
-                "replay": lambda: replay_rate(settings, pool),
-            }
-
-        def ml_timers() -> dict[str, Callable[[], float]]:
-            return {
-                "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
-                "replay": lambda: replay_rate(ml_settings, pool),
-            }
+        # what each paired round times before the worker, per mode
+        default_timers: dict[str, Callable[[], float]] = {
+            "one_at_a_time": lambda: alone.rate(small_texts),
+            "one_at_a_time_same_windows": lambda: alone.rate(small_texts, small_kinds),
+            "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
+            "replay": lambda: replay_rate(settings, pool),
+        }
+        ml_timers: dict[str, Callable[[], float]] = {
+            "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
+            "replay": lambda: replay_rate(ml_settings, pool),
+        }
 
         pair_rounds = 3  # a median of three: one slow minute of a shared machine is outvoted
         paired: dict[str, Any] = {}
@@ -1145,7 +1143,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                     f"then the warm worker ({pair_rounds})"
                 )
                 paired["default"] = _paired_summary(
-                    _paired_rounds(cold_settings, pool, pair_rounds, default_timers())
+                    _paired_rounds(cold_settings, pool, pair_rounds, default_timers)
                 )
                 metrics = _scrape(port)
                 batches = metrics.get("llm_shield_batch_size_count", 0.0)
@@ -1194,7 +1192,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
                 ).events_per_s
                 _say(f"paired rounds, ml mode: raw model, replay, the warm worker ({pair_rounds})")
                 paired["ml"] = _paired_summary(
-                    _paired_rounds(ml_worker_settings, pool, pair_rounds, ml_timers())
+                    _paired_rounds(ml_worker_settings, pool, pair_rounds, ml_timers)
                 )
             finally:
                 ml_worker.stop()

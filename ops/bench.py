@@ -816,16 +816,17 @@ def paired_pool(stream: Sequence[dict], size: int = PAIRED_ROUND_TEXTS) -> list[
     mostly the worker's ramp and tail; copying the texts instead flattered the worker, which
     scores a text repeated within a batch once while the raw model scored every copy."""
     pool = list(stream)
+    if len(pool) >= size:
+        return pool
     seen = {e["text"] for e in pool}
-    count = size
-    while len(pool) < size and count <= 64 * size:
-        count *= 2
-        for event in build_events(count, repeat_fraction=0.0, seed=count):
-            if len(pool) >= size:
-                break
-            if event["text"] not in seen:
-                seen.add(event["text"])
-                pool.append(dict(event, id=f"pool-{len(pool)}"))
+    for event in build_events(2 * size, repeat_fraction=0.0, seed=2 * size):
+        if len(pool) >= size:
+            break
+        if event["text"] not in seen:
+            seen.add(event["text"])
+            pool.append(dict(event, id=f"pool-{len(pool)}"))
+    if len(pool) < size:
+        raise BenchError(f"the packaged corpora hold {len(pool)} distinct texts, not {size}")
     return pool
 
 
@@ -849,29 +850,28 @@ def _paired_rounds(
 
 
 def _paired_summary(rounds: Sequence[dict[str, float]]) -> dict[str, Any]:
-    """Each round's figures and the worker's ratio to each of them, with the median ratios."""
+    """Each round's figures, the worker's and the replay's ratio to the raw model of their round
+    and the worker's to one text at a time, with the median ratios."""
 
-    def versus(name: str) -> list[float]:
-        return [round(r["kafka"] / r[name], 3) if r[name] else 0.0 for r in rounds]
+    def ratios(top: str, bottom: str, digits: int = 3) -> list[float]:
+        return [round(r[top] / r[bottom], digits) if r[bottom] else 0.0 for r in rounds]
 
     summary: dict[str, Any] = {
         "kafka_events_per_s": [r["kafka"] for r in rounds],
         "raw_model_texts_per_s": [r["raw"] for r in rounds],
-        "ratios": versus("raw"),
+        "ratios": ratios("kafka", "raw"),
     }
     summary["median_ratio"] = round(statistics.median(summary["ratios"]), 3) if rounds else 0.0
     if rounds and "replay" in rounds[0]:
-        replay = [round(r["replay"] / r["raw"], 3) if r["raw"] else 0.0 for r in rounds]
         summary["replay_texts_per_s"] = [r["replay"] for r in rounds]
-        summary["replay_ratios"] = replay
-        summary["median_replay_ratio"] = round(statistics.median(replay), 3)
+        summary["replay_ratios"] = ratios("replay", "raw")
+        summary["median_replay_ratio"] = round(statistics.median(summary["replay_ratios"]), 3)
     for name in ("one_at_a_time", "one_at_a_time_same_windows"):
         if not rounds or name not in rounds[0]:
             continue
-        ratios = [round(r, 2) for r in versus(name)]
         summary[f"{name}_texts_per_s"] = [r[name] for r in rounds]
-        summary[f"vs_{name}"] = ratios
-        summary[f"median_vs_{name}"] = round(statistics.median(ratios), 2)
+        summary[f"vs_{name}"] = ratios("kafka", name, 2)
+        summary[f"median_vs_{name}"] = round(statistics.median(summary[f"vs_{name}"]), 2)
     return summary
 
 
@@ -1102,15 +1102,18 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
         pool_texts, pool_kinds = [e["text"] for e in pool], [e["kind"] for e in pool]
         ml_settings = load_settings(None, {**overrides, **ML_MODE})
 
-        # what each paired round times before the worker, per mode
+        # what each paired round times before the worker, per mode (one graph for both)
+        def raw() -> float:
+            return raw_model(settings, pool_texts, pool_kinds)
+
         default_timers: dict[str, Callable[[], float]] = {
             "one_at_a_time": lambda: alone.rate(small_texts),
             "one_at_a_time_same_windows": lambda: alone.rate(small_texts, small_kinds),
-            "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
+            "raw": raw,
             "replay": lambda: replay_rate(settings, pool),
         }
         ml_timers: dict[str, Callable[[], float]] = {
-            "raw": lambda: raw_model(settings, pool_texts, pool_kinds),
+            "raw": raw,
             "replay": lambda: replay_rate(ml_settings, pool),
         }
 

@@ -28,6 +28,7 @@ from llm_shield.streams.kafka import (
     clean_reply_topics,
     ensure_topics,
     publish_lines,
+    rewind_group,
     watch_broker,
 )
 from llm_shield.streams.pipeline import Pipeline
@@ -38,6 +39,9 @@ from llm_shield.streams.tenant_policy import PolicyBook
 log = logging.getLogger(__name__)
 EXIT_GRACE_EXCEEDED = 75
 EXIT_DELIVERY_FAILED = 3  # as any broker error
+# Set by a worker that starts itself over because the broker came back empty; the new process
+# rewinds the group before it joins (``rewind_group``) and clears it.
+REWIND_ENV = "LLM_SHIELD_REWIND_GROUP"
 
 
 class QuietRepeats(logging.Filter):
@@ -101,14 +105,18 @@ class GracefulWorker(faust.Worker):
         os._exit(EXIT_GRACE_EXCEEDED)
 
 
-def restart_process() -> None:
+def restart_process(rewind: bool = False) -> None:
     """Start this command over in the same process (same pid, same pipes, models reloaded).
 
     Used after a graceful stop when the broker came back without our topics and group: its fresh
     state and faust's bookkeeping (read offsets, generation) no longer agree, and a clean start
     is the one recovery that is always right. Nothing is lost: what was not committed is read
-    again.
+    again, and with ``rewind`` (the broker restarted empty) the new process reads the group's
+    topics from their beginning, since the offsets committed since the restart may be past
+    records the old process never scanned.
     """
+    if rewind:
+        os.environ[REWIND_ENV] = "1"
     logging.shutdown()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own argv
@@ -138,6 +146,13 @@ def run_worker(
         raise
     if created:
         log.info("created %d topics with %d partitions", len(created), settings.kafka.partitions)
+    if os.environ.pop(REWIND_ENV, None):
+        passed = loop.run_until_complete(rewind_group(settings))
+        log.warning(
+            "reading the restarted broker's topics from the beginning (the group's offsets "
+            "had passed %d records)",
+            passed,
+        )
 
     policies = follower = None
     if settings.policies.enabled:
@@ -154,12 +169,12 @@ def run_worker(
     windows = WindowedStats(settings.stats.window_seconds) if settings.stats.enabled else None
     pipeline = Pipeline(settings, policies=policies, conversations=conversations, windows=windows)
 
-    restarting = False
+    restarting = rewind = False
 
     def broker_reset(reason: str) -> None:
-        nonlocal restarting
+        nonlocal restarting, rewind
         if restart_on_broker_reset and not restarting:
-            restarting = True
+            restarting = rewind = True
             log.warning("the broker lost its state (%s); restarting the worker", reason)
             # A graceful stop first: leave the group (no zombie member for the new process to
             # wait out), finish and commit what is in flight; then start over.
@@ -248,7 +263,7 @@ def run_worker(
         worker.execute_from_commandline()
     except SystemExit as exit_:
         if restarting:
-            restart_process()
+            restart_process(rewind=rewind)
         if failed:
             return EXIT_DELIVERY_FAILED
         code = exit_.code

@@ -18,7 +18,12 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from llm_shield.streams.config import Settings
 from llm_shield.streams.errors import BrokerError, BrokerUnreachable
@@ -263,6 +268,13 @@ async def rewind_group(settings: Settings, timeout_seconds: float = 30.0) -> int
             if committed is not None and committed > first[tp]:
                 passed += committed - first[tp]
         await asyncio.wait_for(reader.commit(first), timeout_seconds)
+    except CommitFailedError:
+        log.warning(
+            "could not rewind group %s on the restarted broker: another member is in the group "
+            "(the broker takes the rewind only from an empty group); records the run before "
+            "skipped may stay unscanned",
+            settings.group_id,
+        )
     except (TimeoutError, KafkaError, OSError) as exc:
         log.warning(
             "could not rewind group %s on the restarted broker (%s: %s); records the run "

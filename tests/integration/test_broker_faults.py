@@ -15,7 +15,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from llm_shield.streams.broker import EmbeddedBroker, free_port
-from llm_shield.streams.kafka import ensure_topics
+from llm_shield.streams.kafka import ensure_topics, rewind_group
 from llm_shield.streams.worker import REWIND_ENV
 from tests.conftest import (
     TopicSet,
@@ -177,3 +177,39 @@ def test_a_worker_started_over_after_a_reset_reads_the_new_broker_from_the_begin
     finally:
         watcher.close()
         worker.stop()
+
+
+def test_a_rewind_the_broker_refuses_is_logged_and_the_worker_goes_on(topic_set, caplog) -> None:
+    """Another member already in the group (several workers started over at once): the broker
+    refuses the rewind, and the worker says so instead of dying with it."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    settings = topic_set.settings
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(produce(settings, [(settings.topics.prompts, b'{"id": "a", "text": "hi"}')] * 9))
+
+    async def run() -> tuple[int, list]:
+        member = AIOKafkaConsumer(
+            settings.topics.prompts,
+            bootstrap_servers=settings.broker,
+            group_id=settings.group_id,
+            enable_auto_commit=False,
+            session_timeout_ms=6000,
+            rebalance_timeout_ms=6000,
+        )
+        await member.start()
+        try:
+            while not member.assignment():
+                await member.getmany(timeout_ms=500)
+            await member.commit({tp: 2 for tp in member.assignment()})
+            passed = await rewind_group(settings, timeout_seconds=10)
+            tps = [TopicPartition(settings.topics.prompts, p) for p in range(3)]
+            return passed, [await member.committed(tp) for tp in tps]
+        finally:
+            await member.stop()
+
+    with caplog.at_level("WARNING", logger="llm_shield.streams.kafka"):
+        passed, committed = asyncio.run(run())
+    assert "another member is in the group" in caplog.text
+    assert committed == [2, 2, 2]  # nothing rewound
+    assert passed == 6

@@ -131,6 +131,9 @@ class Intake:
         self.seeks_under_way = 0  # faust's perform_seek, with the anchor after it
         self._tasks: set[asyncio.Task] = set()
         self.rewinds = 0  # seeks back after dropped or released records (read by tests)
+        # Set when this process started over on a broker that came back empty: the next anchor
+        # starts every input partition at its first offset (see ``anchor``).
+        self.rewind_next_anchor = False
         app.flow_control.manage_queue(self)
 
     # -- positions ----------------------------------------------------------------------------
@@ -142,11 +145,38 @@ class Intake:
         """Start the input partitions of ``committed`` (aiokafka's seek to the committed
         offsets: every assigned partition, its offset or None) afresh: what was queued is
         dropped, and each partition is sought explicitly, including those aiokafka leaves where
-        they are (no committed offset, or 0). Partitions not in it are forgotten."""
+        they are (no committed offset, or 0). Partitions not in it are forgotten.
+
+        With ``rewind_next_anchor`` (the broker restarted empty), every partition starts at its
+        first offset, whatever is committed: the process before this one kept faust's read
+        offsets from the old broker, dropped the new broker's records below them and could
+        commit offsets past them (seen under load: 86 of 300 events never scanned). The new
+        broker holds only what was written since it came back; reading it again is the
+        at-least-once duplicate we accept. faust's own committed and read offsets for them are
+        cleared too, or it would commit nothing until the acks pass the old offsets. A commit
+        from outside the group cannot do this: Tansu refuses one to a group that ever had a
+        member."""
         starts = {tp: offset for tp, offset in committed.items() if self.is_input(tp)}
+        rewind = self.rewind_next_anchor and bool(starts)
+        if rewind:
+            self.rewind_next_anchor = False
+            passed = dict(starts)
+            starts = dict.fromkeys(starts)
         unknown = [tp for tp, offset in starts.items() if offset is None or offset < 0]
         if unknown:
             starts.update(await self._first_offsets(consumer, unknown))
+        if rewind:
+            for tp in starts:
+                consumer._committed_offset[tp] = None
+                consumer._read_offset[tp] = None
+            skipped = sum(
+                max(0, offset - starts[tp]) for tp, offset in passed.items() if offset is not None
+            )
+            log.warning(
+                "reading the restarted broker's topics from the beginning (the group's offsets "
+                "had passed %d records)",
+                skipped,
+            )
         for tp in list(self.position):
             if tp not in starts:
                 self._forget(tp)

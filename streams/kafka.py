@@ -18,12 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (
-    CommitFailedError,
-    KafkaConnectionError,
-    KafkaError,
-    TopicAlreadyExistsError,
-)
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from llm_shield.streams.config import Settings
 from llm_shield.streams.errors import BrokerError, BrokerUnreachable
@@ -224,68 +219,6 @@ def _reset_reason(before: BrokerState | None, now: BrokerState) -> str | None:
             f"{before.committed[tp]} to {now.committed.get(tp, 'none')}"
         )
     return None
-
-
-async def rewind_group(settings: Settings, timeout_seconds: float = 30.0) -> int:
-    """Commit the first offset of every input partition for the worker's group, so its next
-    members read the broker's topics from the beginning.
-
-    Run by a worker started over because the broker came back empty: the run before it kept
-    its read offsets from the old broker, and faust drops any record below them, so it skipped
-    the new broker's first records and could commit offsets past them (seen under load: 86 of 300
-    events never scanned). The new broker holds only records written since it came back, and
-    scanning them again is the at-least-once duplicate we accept. Returns how many records the
-    group's committed offsets had passed (scanned then or skipped, they are read again).
-
-    The broker takes such a commit only from a group without members, which holds for one
-    worker; with several, one that already rejoined makes it refuse, and that is logged.
-    """
-    reader = await start_client(
-        lambda: AIOKafkaConsumer(
-            bootstrap_servers=settings.broker,
-            **aiokafka_options(settings),
-            client_id=f"{settings.kafka.client_id}-rewind",
-            group_id=settings.group_id,
-            enable_auto_commit=False,
-        ),
-        settings,
-        timeout_seconds,
-    )
-    passed = 0
-    try:
-        metadata = await asyncio.wait_for(reader._client.fetch_all_metadata(), timeout_seconds)
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in settings.input_topics
-            for partition in sorted(metadata.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return passed
-        reader.assign(partitions)
-        first = await asyncio.wait_for(reader.beginning_offsets(partitions), timeout_seconds)
-        for tp in partitions:
-            committed = await asyncio.wait_for(reader.committed(tp), timeout_seconds)
-            if committed is not None and committed > first[tp]:
-                passed += committed - first[tp]
-        await asyncio.wait_for(reader.commit(first), timeout_seconds)
-    except CommitFailedError:
-        log.warning(
-            "could not rewind group %s on the restarted broker: another member is in the group "
-            "(the broker takes the rewind only from an empty group); records the run before "
-            "skipped may stay unscanned",
-            settings.group_id,
-        )
-    except (TimeoutError, KafkaError, OSError) as exc:
-        log.warning(
-            "could not rewind group %s on the restarted broker (%s: %s); records the run "
-            "before skipped may stay unscanned",
-            settings.group_id,
-            type(exc).__name__,
-            exc,
-        )
-    finally:
-        await _close_quietly(reader)
-    return passed
 
 
 async def watch_broker(

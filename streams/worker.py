@@ -28,7 +28,6 @@ from llm_shield.streams.kafka import (
     clean_reply_topics,
     ensure_topics,
     publish_lines,
-    rewind_group,
     watch_broker,
 )
 from llm_shield.streams.pipeline import Pipeline
@@ -40,7 +39,7 @@ log = logging.getLogger(__name__)
 EXIT_GRACE_EXCEEDED = 75
 EXIT_DELIVERY_FAILED = 3  # as any broker error
 # Set by a worker that starts itself over because the broker came back empty; the new process
-# rewinds the group before it joins (``rewind_group``) and clears it.
+# clears it and reads its first partitions from their beginning (``Intake.anchor``).
 REWIND_ENV = "LLM_SHIELD_REWIND_GROUP"
 
 
@@ -146,13 +145,6 @@ def run_worker(
         raise
     if created:
         log.info("created %d topics with %d partitions", len(created), settings.kafka.partitions)
-    if os.environ.pop(REWIND_ENV, None):
-        passed = loop.run_until_complete(rewind_group(settings))
-        log.warning(
-            "reading the restarted broker's topics from the beginning (the group's offsets "
-            "had passed %d records)",
-            passed,
-        )
 
     policies = follower = None
     if settings.policies.enabled:
@@ -231,6 +223,8 @@ def run_worker(
         on_reply_refused=on_reply_refused,
         on_delivery_failed=delivery_failed,
     )
+    if os.environ.pop(REWIND_ENV, None):
+        app._llm_shield_intake.rewind_next_anchor = True
     if follower is not None:
         # Every policy on the topic is in force before the first event is scanned.
         try:

@@ -15,7 +15,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from llm_shield.streams.broker import EmbeddedBroker, free_port
-from llm_shield.streams.kafka import ensure_topics, rewind_group
+from llm_shield.streams.kafka import ensure_topics
 from llm_shield.streams.worker import REWIND_ENV
 from tests.conftest import (
     TopicSet,
@@ -75,14 +75,18 @@ async def _topics(bootstrap: str) -> set[str]:
         await admin.close()
 
 
-def test_broker_restarted_empty_on_the_same_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize("watch_seconds", ["1", "8"], ids=["watch-1s", "watch-8s"])
+def test_broker_restarted_empty_on_the_same_port(tmp_path: Path, watch_seconds: str) -> None:
+    """With the watch every 8 s the old process reads the new broker before the reset is seen:
+    it drops the records below its old read offsets and commits past them (74 of 300 lost
+    before the worker started over read its first partitions from the beginning)."""
     port = free_port()
     first = EmbeddedBroker(port=port, log_path=tmp_path / "tansu-1.log").start()
     topics = make_topic_set(
         first.bootstrap,
         partitions=3,
         cache_dir=str(tmp_path / "cache"),
-        **{"kafka.watch_interval_seconds": "1"},
+        **{"kafka.watch_interval_seconds": watch_seconds},
     )
     settings = topics.settings
     worker = WorkerProcess(topics).start()
@@ -115,7 +119,7 @@ def test_broker_restarted_empty_on_the_same_port(tmp_path: Path) -> None:
             watcher.close()
         recovery = time.monotonic() - began
         _report(
-            "broker restarted empty",
+            f"broker restarted empty, watch every {watch_seconds} s",
             events_after=len(wanted),
             lost=len(missing),
             duplicates=duplicates,
@@ -177,39 +181,3 @@ def test_a_worker_started_over_after_a_reset_reads_the_new_broker_from_the_begin
     finally:
         watcher.close()
         worker.stop()
-
-
-def test_a_rewind_the_broker_refuses_is_logged_and_the_worker_goes_on(topic_set, caplog) -> None:
-    """Another member already in the group (several workers started over at once): the broker
-    refuses the rewind, and the worker says so instead of dying with it."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    settings = topic_set.settings
-    asyncio.run(ensure_topics(settings))
-    asyncio.run(produce(settings, [(settings.topics.prompts, b'{"id": "a", "text": "hi"}')] * 9))
-
-    async def run() -> tuple[int, list]:
-        member = AIOKafkaConsumer(
-            settings.topics.prompts,
-            bootstrap_servers=settings.broker,
-            group_id=settings.group_id,
-            enable_auto_commit=False,
-            session_timeout_ms=6000,
-            rebalance_timeout_ms=6000,
-        )
-        await member.start()
-        try:
-            while not member.assignment():
-                await member.getmany(timeout_ms=500)
-            await member.commit({tp: 2 for tp in member.assignment()})
-            passed = await rewind_group(settings, timeout_seconds=10)
-            tps = [TopicPartition(settings.topics.prompts, p) for p in range(3)]
-            return passed, [await member.committed(tp) for tp in tps]
-        finally:
-            await member.stop()
-
-    with caplog.at_level("WARNING", logger="llm_shield.streams.kafka"):
-        passed, committed = asyncio.run(run())
-    assert "another member is in the group" in caplog.text
-    assert committed == [2, 2, 2]  # nothing rewound
-    assert passed == 6

@@ -238,6 +238,36 @@ def test_partitions_with_no_committed_offset_are_sought_to_their_first_offset(ap
     asyncio.run(go())
 
 
+def test_after_a_broker_reset_the_first_anchor_starts_at_the_first_offsets_and_faust_commits(
+    app,
+):
+    """A worker started over on a broker that came back empty: the committed offsets may be
+    past records nobody scanned, so its first anchor ignores them, and faust, told nothing is
+    committed, commits the acks from the first offset on (not only once they pass the old
+    offsets). Later anchors use the committed offsets again."""
+
+    async def go() -> None:
+        seeks = Seeks(first=0)
+        intake = intake_for(app, seeks=seeks)
+        consumer = app.consumer
+        tp = TP("prompts", 0)
+        consumer._committed_offset[tp] = 50  # faust's perform_seek stored the committed offset
+        consumer._read_offset[tp] = 50
+        intake.rewind_next_anchor = True
+        await anchored(intake, {tp: 50})
+        assert seeks.calls == [{tp: 0}]
+        assert intake.position == {tp: 0}
+        assert consumer._committed_offset[tp] is None
+        assert consumer._read_offset[tp] is None
+        await intake.divert(consumer, {tp: fetched("prompts", 0, list(range(8)))}, None)
+        intake.ack(intake.take("prompts", 100))
+        assert consumer._filter_committable_offsets([tp]) == {tp: 8}
+        await anchored(intake, {tp: 8})
+        assert seeks.calls[-1] == {tp: 8}
+
+    asyncio.run(go())
+
+
 def test_a_fetch_that_began_before_a_seek_is_no_proof_of_a_gap(app):
     """A fetch in transit across a seek may hold records from the old position: if they skip
     ahead they are dropped and the partition is sought back, not acked as a gap."""

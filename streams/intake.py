@@ -158,10 +158,10 @@ class Intake:
         member."""
         starts = {tp: offset for tp, offset in committed.items() if self.is_input(tp)}
         rewind = self.rewind_next_anchor and bool(starts)
+        committed_before = starts
         if rewind:
             self.rewind_next_anchor = False
-            passed = dict(starts)
-            starts = dict.fromkeys(starts)
+            starts = dict.fromkeys(committed_before)
         unknown = [tp for tp, offset in starts.items() if offset is None or offset < 0]
         if unknown:
             starts.update(await self._first_offsets(consumer, unknown))
@@ -170,7 +170,9 @@ class Intake:
                 consumer._committed_offset[tp] = None
                 consumer._read_offset[tp] = None
             skipped = sum(
-                max(0, offset - starts[tp]) for tp, offset in passed.items() if offset is not None
+                max(0, offset - starts[tp])
+                for tp, offset in committed_before.items()
+                if offset is not None
             )
             log.warning(
                 "reading the restarted broker's topics from the beginning (the group's offsets "

@@ -40,7 +40,7 @@ EXIT_GRACE_EXCEEDED = 75
 EXIT_DELIVERY_FAILED = 3  # as any broker error
 # Set by a worker that starts itself over because the broker came back empty; the new process
 # clears it and reads its first partitions from their beginning (``Intake.anchor``).
-REWIND_ENV = "LLM_SHIELD_REWIND_GROUP"
+REWIND_ENV = "LLM_SHIELD_REWIND_FIRST_ASSIGNMENT"
 
 
 class QuietRepeats(logging.Filter):
@@ -110,9 +110,9 @@ def restart_process(rewind: bool = False) -> None:
     Used after a graceful stop when the broker came back without our topics and group: its fresh
     state and faust's bookkeeping (read offsets, generation) no longer agree, and a clean start
     is the one recovery that is always right. Nothing is lost: what was not committed is read
-    again, and with ``rewind`` (the broker restarted empty) the new process reads the group's
-    topics from their beginning, since the offsets committed since the restart may be past
-    records the old process never scanned.
+    again, and with ``rewind`` (the broker restarted empty) the new process reads the partitions
+    of its first assignment from their beginning, since the offsets committed since the restart
+    may be past records the old process never scanned.
     """
     if rewind:
         os.environ[REWIND_ENV] = "1"

@@ -29,7 +29,7 @@ from llm_shield.streams.events import (
     RawRecord,
 )
 from llm_shield.streams.intake import Chunk, Intake, divert_fetches
-from llm_shield.streams.kafka import ChangelogBatches, RecordBatches
+from llm_shield.streams.kafka import ChangelogBatches, OutputGate, RecordBatches
 from llm_shield.streams.pipeline import Outcome, Pipeline
 from llm_shield.streams.replies import ReplyRouter, ReplySender, header
 from llm_shield.streams.security import faust_credentials
@@ -188,11 +188,13 @@ def create_app(
     on_batch: Callable[[int, float], None] | None = None,
     on_reply_refused: Callable[[str], None] | None = None,
     on_delivery_failed: Callable[[DeliveryFailed], None] | None = None,
+    output_gate: OutputGate | None = None,
 ) -> faust.App:
     """Build the worker app; nothing connects until a ``faust.Worker`` starts it.
 
     ``on_delivery_failed`` is told when a batch's outputs could not be delivered: the agent that
     failed stops consuming, so the worker must stop (or start over) rather than sit idle.
+    ``output_gate`` holds every output while the broker may have changed (``watch_broker``).
     """
     kafka = settings.kafka
     pacer = FetchPacer(
@@ -326,7 +328,9 @@ def create_app(
     async def send_many(outputs: list[Output]) -> list[SentGroup]:
         """Verdicts, alerts and dead letters as one record batch per partition; changelog
         records likewise, each partition's last one in a batch of its own (see
-        ``ChangelogBatches``)."""
+        ``ChangelogBatches``). Each attempt first waits for ``output_gate``."""
+        if output_gate is not None:
+            await output_gate.wait()
         groups: list[SentGroup] = []
         for writer, to_changelog in ((output_writer, False), (changelog_writer, True)):
             chosen = [output for output in outputs if output[0] is to_changelog]

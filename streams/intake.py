@@ -179,6 +179,14 @@ class Intake:
                 "had passed %d records)",
                 skipped,
             )
+        log.info(
+            "anchored %s",
+            ", ".join(
+                f"{tp.topic}[{tp.partition}]@{start}"
+                for tp, start in sorted(starts.items(), key=lambda i: (i[0].topic, i[0].partition))
+            )
+            or "no input partitions",
+        )
         for tp in list(self.position):
             if tp not in starts:
                 self._forget(tp)

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from llm_shield.streams.config import Settings
-from llm_shield.streams.errors import BrokerError, BrokerUnreachable
+from llm_shield.streams.errors import BrokerError, BrokerUnreachable, DeliveryFailed
 from llm_shield.streams.security import aiokafka_options, ssl_context
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,10 @@ def _admin(settings: Settings, timeout_seconds: float) -> AIOKafkaAdminClient:
     )
 
 
-def _new_topic(settings: Settings, name: str) -> NewTopic:
+def _new_topic(settings: Settings, name: str, partitions: int | None = None) -> NewTopic:
     """The policies topic is compacted (its latest record per tenant is the policy) and has one
-    partition, so every policy's records stay in order; the others follow ``kafka.partitions``."""
+    partition, so every policy's records stay in order; the others have ``partitions``
+    (default ``kafka.partitions``)."""
     if name == settings.topics.policies:
         return NewTopic(
             name=name,
@@ -125,9 +126,49 @@ def _new_topic(settings: Settings, name: str) -> NewTopic:
         )
     return NewTopic(
         name=name,
-        num_partitions=settings.kafka.partitions,
+        num_partitions=partitions or settings.kafka.partitions,
         replication_factor=settings.kafka.replication_factor,
     )
+
+
+async def partition_counts(admin: AIOKafkaAdminClient, names: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of ``names`` has; names the broker does not know are left out
+    (ask only for topics that exist: some brokers create a topic they are asked about)."""
+    names = list(names)
+    if not names:
+        return {}
+    counts = {}
+    for row in await admin.describe_topics(names):
+        if row.get("error_code", 0) == 0 and row.get("partitions"):
+            counts[row["topic"]] = len(row["partitions"])
+    return counts
+
+
+async def topic_partitions(
+    settings: Settings, names: Iterable[str], timeout_seconds: float | None = None
+) -> dict[str, int]:
+    """``partition_counts`` of those of ``names`` that exist, on a client of its own."""
+    timeout_seconds = (
+        settings.kafka.connect_timeout_seconds if timeout_seconds is None else timeout_seconds
+    )
+    admin = await start_client(lambda: _admin(settings, timeout_seconds), settings, timeout_seconds)
+    try:
+        existing = set(await admin.list_topics())
+        return await partition_counts(admin, [name for name in names if name in existing])
+    finally:
+        await admin.close()
+
+
+def input_width(settings: Settings, counts: dict[str, int]) -> int:
+    """The partition count the input topics share, which the conversation changelog must have
+    too (a conversation's state lives in the changelog partition numbered like its events').
+    ``kafka.partitions`` unless input topics exist with another count: a broker that creates a
+    topic when a producer first writes to it gives it its own default (Tansu: 4, Kafka's
+    num.partitions: 1), and an app that publishes before the worker made its topics, or after
+    the broker came back empty, makes them so. The widest one counts, so that no input
+    partition is without a changelog partition."""
+    widths = {topic: counts[topic] for topic in settings.input_topics if topic in counts}
+    return max(widths.values(), default=settings.kafka.partitions)
 
 
 async def ensure_topics(settings: Settings, timeout_seconds: float | None = None) -> list[str]:
@@ -141,7 +182,16 @@ async def ensure_topics(settings: Settings, timeout_seconds: float | None = None
         wanted = [*settings.input_topics, *settings.output_topics, *settings.context_topics]
         missing = [name for name in wanted if name not in existing]
         if missing:
-            new_topics = [_new_topic(settings, name) for name in missing]
+            # A missing input topic gets the partitions of the inputs that exist, so that the
+            # inputs stay partitioned alike.
+            counts = await partition_counts(
+                admin, [t for t in settings.input_topics if t in existing]
+            )
+            width = input_width(settings, counts)
+            new_topics = [
+                _new_topic(settings, name, width if name in settings.input_topics else None)
+                for name in missing
+            ]
             try:
                 await admin.create_topics(new_topics)
             except TopicAlreadyExistsError:
@@ -221,46 +271,184 @@ def _reset_reason(before: BrokerState | None, now: BrokerState) -> str | None:
     return None
 
 
+class OutputGate:
+    """Where the worker's outputs wait while the broker is not known to be the one it was using.
+
+    Seen with the embedded broker restarted empty on the same port: the worker reconnected
+    before its watch had looked, kept the old broker's metadata and wrote verdicts to topics the
+    new broker did not have. Tansu stored those records without making the topics; when the
+    topics were made, their offsets started at 0 over the stored records, the next writes were
+    refused ("AlreadyExists") and then landed on offsets that readers skip, so verdicts were
+    lost. Outputs are held from the moment the broker is seen gone until a check says it is the
+    same broker; when it is not, the batches waiting fail (they are not acked, so they are read
+    again) and the worker starts over.
+    """
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._failure: BaseException | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set() and self._failure is None
+
+    def hold(self) -> None:
+        if self._failure is None:
+            self._open.clear()
+
+    def release(self) -> None:
+        if self._failure is None:
+            self._open.set()
+
+    def fail(self, exc: BaseException) -> None:
+        """For good: every output waiting now or later raises ``exc``."""
+        self._failure = exc
+        self._open.set()
+
+    async def wait(self) -> None:
+        await self._open.wait()
+        if self._failure is not None:
+            raise self._failure
+
+
+SENTINEL_RETRY_SECONDS = 0.5
+SENTINEL_GIVE_UP_AFTER = 3
+
+
+class BrokerSentinel:
+    """A connection held open to the first bootstrap server, so that the watch learns within
+    moments that the broker went away (the connection closes) rather than at its next check: a
+    broker restarted between two checks is otherwise not seen until the worker has already
+    written to it. Nothing is sent on it. If it cannot be opened while the broker answers the
+    checks (a listener that wants something this client does not do), it is given up and the
+    watch checks on its interval alone."""
+
+    def __init__(self, settings: Settings) -> None:
+        host, _, port = settings.broker.split(",")[0].strip().rpartition(":")
+        self.host, self.port = host.strip("[]"), int(port)
+        self.context = ssl_context(settings)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.ever_connected = False
+        self.failures = 0
+        self.usable = True
+
+    async def wait(self, timeout_seconds: float) -> bool:
+        """Until the connection closes or ``timeout_seconds`` pass. True when the broker may
+        have changed since the last check: the connection closed, could not be opened, or was
+        opened again after one of those."""
+        if not self.usable:
+            await asyncio.sleep(timeout_seconds)
+            return False
+        if self.reader is None:
+            try:
+                self.reader, self.writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        self.host,
+                        self.port,
+                        ssl=self.context,
+                        server_hostname=self.host if self.context else None,
+                    ),
+                    SENTINEL_RETRY_SECONDS * 4,
+                )
+            except (OSError, TimeoutError, ssl.SSLError):
+                self.failures += 1
+                await asyncio.sleep(min(timeout_seconds, SENTINEL_RETRY_SECONDS))
+                return True
+            again, self.ever_connected = self.ever_connected, True
+            self.failures = 0
+            if again:
+                return True
+        try:
+            closed = await asyncio.wait_for(self.reader.read(4096), timeout_seconds) == b""
+        except TimeoutError:
+            return False
+        except (OSError, ssl.SSLError):
+            closed = True
+        if closed:
+            self.close()
+        return True
+
+    def answered(self) -> None:
+        """The broker answered a check: a sentinel that keeps failing meanwhile is given up."""
+        if self.reader is None and self.failures >= SENTINEL_GIVE_UP_AFTER:
+            self.usable = False
+            log.info(
+                "cannot hold a connection to %s:%d although the broker answers; the watch "
+                "checks every kafka.watch_interval_seconds only",
+                self.host,
+                self.port,
+            )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 async def watch_broker(
-    settings: Settings, on_reset: Callable[[str], None], interval_seconds: float
+    settings: Settings,
+    on_reset: Callable[[str], None],
+    interval_seconds: float,
+    gate: OutputGate | None = None,
 ) -> None:
-    """Check the broker every ``interval_seconds``: say when it stops answering and when it is
-    back; when it lost our topics or their records (an in-memory broker restarted empty, or the
-    topics deleted), recreate what is missing and call ``on_reset`` so the worker can start over
-    on the new broker."""
+    """Check the broker every ``interval_seconds``, and at once when it goes away or comes
+    back: say when it stops answering and when it is back; when it lost our topics or their
+    records (an in-memory broker restarted empty, or the topics deleted), recreate what is
+    missing and call ``on_reset`` so the worker can start over on the new broker. ``gate``
+    holds the worker's outputs from the moment the broker is seen gone until a check finds
+    it is the same one."""
     down_since: float | None = None
     last: BrokerState | None = None
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            state = await broker_state(settings, max(interval_seconds, 2.0))
-        except BrokerUnreachable:
-            if down_since is None:
-                down_since = time.monotonic()
-                log.warning("broker %s is not answering; waiting for it", settings.broker)
-            continue
-        if down_since is not None:
+    sentinel = BrokerSentinel(settings)
+    try:
+        while True:
+            suspect = await sentinel.wait(interval_seconds)
+            if suspect and gate is not None:
+                gate.hold()
+            try:
+                state = await broker_state(settings, max(interval_seconds, 2.0))
+            except BrokerUnreachable:
+                if gate is not None:
+                    gate.hold()
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("broker %s is not answering; waiting for it", settings.broker)
+                if not suspect:  # the sentinel did not wait: do not check in a tight loop
+                    await asyncio.sleep(min(interval_seconds, SENTINEL_RETRY_SECONDS))
+                continue
+            sentinel.answered()
+            if down_since is not None:
+                log.warning(
+                    "broker %s answers again after %.1f s",
+                    settings.broker,
+                    time.monotonic() - down_since,
+                )
+                down_since = None
+            reason = _reset_reason(last, state)
+            last = state
+            if reason is None:
+                if gate is not None:
+                    gate.release()
+                continue
+            if gate is not None:
+                gate.hold()
             log.warning(
-                "broker %s answers again after %.1f s",
+                "broker %s looks restarted with empty storage: %s; recreating the topics",
                 settings.broker,
-                time.monotonic() - down_since,
+                reason,
             )
-            down_since = None
-        reason = _reset_reason(last, state)
-        last = state
-        if reason is None:
-            continue
-        log.warning(
-            "broker %s looks restarted with empty storage: %s; recreating the topics",
-            settings.broker,
-            reason,
-        )
-        try:
-            await ensure_topics(settings)
-        except (BrokerError, BrokerUnreachable) as exc:  # gone again: the next round retries
-            log.warning("could not recreate topics: %s", exc)
-            continue
-        on_reset(reason)
+            try:
+                await ensure_topics(settings)
+            except (BrokerError, BrokerUnreachable) as exc:  # gone again: the next round retries
+                log.warning("could not recreate topics: %s", exc)
+                continue
+            on_reset(reason)
+            if gate is not None:  # after on_reset: the worker knows why its batches fail
+                gate.fail(DeliveryFailed(f"the broker lost its state ({reason})"))
+    finally:
+        sentinel.close()
 
 
 async def delete_topics(
@@ -702,6 +890,16 @@ class RecordBatches(LazyProducer):
             by_partition.setdefault((topic, partition), []).append(index)
         sent: list[tuple[asyncio.Future, list[int]]] = []
         for (topic, partition), indices in by_partition.items():
+            known = producer.client.cluster.partitions_for_topic(topic) or set()
+            if partition not in known:
+                # aiokafka asserts "Unrecognized partition" (under python -O the batch waits
+                # out its request timeout instead); name what is wrong, retry like a refusal.
+                missing = asyncio.get_running_loop().create_future()
+                missing.set_exception(
+                    BrokerError(f"topic {topic} has no partition {partition} (it has {len(known)})")
+                )
+                sent.append((missing, indices))
+                continue
             runs = [indices]
             if self.last_alone and len(indices) > 1:
                 runs = [indices[:-1], indices[-1:]]

@@ -7,6 +7,7 @@ the embedded broker. Faust's own worker owns the event loop and the SIGINT/SIGTE
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -22,12 +23,15 @@ import faust
 from llm_shield.streams.app import OutcomeSink, create_app
 from llm_shield.streams.config import Settings
 from llm_shield.streams.conversation import ConversationBook
-from llm_shield.streams.errors import DeliveryFailed
+from llm_shield.streams.errors import BrokerError, DeliveryFailed
 from llm_shield.streams.kafka import (
+    OutputGate,
     TopicFollower,
     clean_reply_topics,
     ensure_topics,
+    input_width,
     publish_lines,
+    topic_partitions,
     watch_broker,
 )
 from llm_shield.streams.pipeline import Pipeline
@@ -104,6 +108,52 @@ class GracefulWorker(faust.Worker):
         os._exit(EXIT_GRACE_EXCEEDED)
 
 
+def sized_to_inputs(settings: Settings, counts: dict[str, int]) -> Settings:
+    """``settings`` with ``kafka.partitions`` set to the input topics' partition count, which
+    the conversation changelog and any input topic made later must share (see
+    ``input_width``; seen in CI: the test's producer made the prompts topic with Tansu's 4
+    partitions on a broker that came back empty, the worker made the changelog with 3, and the
+    states of partition 3 could never be written, so its events got no verdict)."""
+    width = input_width(settings, counts)
+    inputs = {topic: counts[topic] for topic in settings.input_topics if topic in counts}
+    if len(set(inputs.values())) > 1:
+        log.warning(
+            "the input topics have different partition counts (%s): a conversation's prompts "
+            "and responses land on partitions numbered differently, so with several workers "
+            "its context is split between them; give them the same count (the conversation "
+            "changelog follows the widest, %d)",
+            ", ".join(f"{topic} {count}" for topic, count in inputs.items()),
+            width,
+        )
+    if width == settings.kafka.partitions:
+        return settings
+    log.info(
+        "the input topics have %d partitions (kafka.partitions is %d); the conversation "
+        "changelog follows the inputs",
+        width,
+        settings.kafka.partitions,
+    )
+    return dataclasses.replace(
+        settings, kafka=dataclasses.replace(settings.kafka, partitions=width)
+    )
+
+
+async def check_changelog(settings: Settings, app: faust.App) -> None:
+    """A conversation changelog made earlier with fewer partitions than the inputs cannot hold
+    the states of the partitions beyond its own: stop with what to do rather than let those
+    partitions' batches wait for a partition that does not exist."""
+    changelog = app.tables["conversations"].changelog_topic_name
+    count = (await topic_partitions(settings, [changelog])).get(changelog)
+    if count is not None and count < settings.kafka.partitions:
+        raise BrokerError(
+            f"the conversation changelog {changelog} has {count} partitions but the input "
+            f"topics have {settings.kafka.partitions}: the states of input partitions "
+            f"{count} and up have nowhere to go. Delete the changelog (the worker makes it "
+            "again; conversations start over) or give the input topics "
+            f"{count} partitions"
+        )
+
+
 def restart_process(rewind: bool = False) -> None:
     """Start this command over in the same process (same pid, same pipes, models reloaded).
 
@@ -145,6 +195,12 @@ def run_worker(
         raise
     if created:
         log.info("created %d topics with %d partitions", len(created), settings.kafka.partitions)
+    try:
+        counts = loop.run_until_complete(topic_partitions(settings, settings.input_topics))
+    except BaseException:
+        loop.close()
+        raise
+    settings = sized_to_inputs(settings, counts)
 
     policies = follower = None
     if settings.policies.enabled:
@@ -162,6 +218,9 @@ def run_worker(
     pipeline = Pipeline(settings, policies=policies, conversations=conversations, windows=windows)
 
     restarting = rewind = False
+    # Outputs wait while the broker may not be the one the worker was using; only where the
+    # worker starts over after a reset (see ``OutputGate``).
+    gate = OutputGate() if restart_on_broker_reset else None
 
     def broker_reset(reason: str) -> None:
         nonlocal restarting, rewind
@@ -194,7 +253,7 @@ def run_worker(
             on_ready(time.monotonic() - began, pipeline)
         if settings.kafka.watch_interval_seconds:
             watcher = asyncio.ensure_future(
-                watch_broker(settings, broker_reset, settings.kafka.watch_interval_seconds)
+                watch_broker(settings, broker_reset, settings.kafka.watch_interval_seconds, gate)
             )
             app._llm_shield_watcher = watcher  # keep a reference for the loop's lifetime
         janitor = asyncio.ensure_future(
@@ -222,7 +281,14 @@ def run_worker(
         on_batch=on_batch,
         on_reply_refused=on_reply_refused,
         on_delivery_failed=delivery_failed,
+        output_gate=gate,
     )
+    if conversations is not None:
+        try:
+            loop.run_until_complete(check_changelog(settings, app))
+        except BaseException:
+            loop.close()
+            raise
     if os.environ.pop(REWIND_ENV, None):
         app._llm_shield_intake.rewind_next_anchor = True
     if follower is not None:

@@ -345,3 +345,102 @@ def test_changelog_writes_keep_the_reported_end_of_each_partition_exact(topic_se
     assert ends == {0: 10, 1: 8}
     assert values[0] == [f"{r}-{i}".encode() for r in range(2) for i in range(0, 9, 2)]
     assert values[1] == [f"{r}-{i}".encode() for r in range(2) for i in range(1, 9, 2)]
+
+
+async def _make_topics(settings: Settings, layout: dict[str, int]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, count, 1) for name, count in layout.items()])
+    finally:
+        await admin.close()
+
+
+async def _partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    from llm_shield.streams.kafka import topic_partitions
+
+    return await topic_partitions(settings, names)
+
+
+def test_inputs_made_with_another_partition_count_get_a_changelog_as_wide(topic_set) -> None:
+    """An app that publishes before the worker made its topics (or after the broker came back
+    empty) leaves an input topic with the broker's default count: Tansu's 4, against
+    kafka.partitions 3 here. Seen in CI: the changelog was made with 3, the conversation states
+    of partition 3 could never be written, and its events got no verdict. The worker makes the
+    missing input and the changelog as wide as the existing input."""
+    settings = topic_set.settings
+    assert settings.kafka.partitions == 3
+    asyncio.run(_make_topics(settings, {settings.topics.prompts: 4}))
+    cids = _conversations_on_every_partition(4, each=2)
+    on_the_fourth = [cid for cid in cids if (murmur2(cid.encode()) & 0x7FFFFFFF) % 4 == 3]
+    events = [
+        {"id": f"{cid}-turn-{turn}", "text": TEXT, "conversation_id": cid}
+        for cid in cids
+        for turn in range(2)
+    ]
+    with WorkerProcess(topic_set) as worker:
+        send(settings, events)
+        ids = {event["id"] for event in events}
+        try:
+            found = verdicts_for(settings, ids)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\n{where_they_are(settings, ids)}\n{worker.stderr_text()[-3000:]}"
+            ) from None
+        log = worker.stderr_text()
+    # a changelog too narrow refuses partition 3's states: every batch with one fails over and
+    # over, and the worker starts over after each (its verdicts go out, scanned again each time)
+    assert "has no partition" not in log and "restarting the worker" not in log, log[-3000:]
+    assert len(on_the_fourth) == 2
+    assert [found[f"{cid}-turn-1"]["conversation"]["turns"] for cid in on_the_fourth] == [2, 2]
+    changelog = f"{settings.group_id}-conversations-changelog"
+    topics = settings.topics
+    names = [topics.responses, changelog, topics.verdicts]
+    counts = asyncio.run(_partition_counts(settings, names))
+    assert counts == {topics.responses: 4, changelog: 4, topics.verdicts: 3}
+
+
+def test_a_changelog_narrower_than_the_inputs_stops_the_worker_with_what_to_do(
+    topic_set,
+) -> None:
+    settings = topic_set.settings
+    changelog = f"{settings.group_id}-conversations-changelog"
+    asyncio.run(
+        _make_topics(
+            settings, {settings.topics.prompts: 4, settings.topics.responses: 4, changelog: 3}
+        )
+    )
+    result = cli(topic_set, "worker")
+    assert result.returncode == 3, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("llm-shield: error:"), result.stderr
+    assert f"{changelog} has 3 partitions but the input topics have 4" in last
+    assert "Delete the changelog" in last
+
+
+def test_a_record_for_a_partition_the_topic_lacks_fails_at_once(topic_set) -> None:
+    """aiokafka fails such a batch with a bare "Unrecognized partition" assertion (under python
+    -O it would wait out its request timeout); the writer fails it before sending, naming the
+    topic's partition count, and the other partitions' batches go out."""
+    from llm_shield.streams.errors import BrokerError
+    from llm_shield.streams.kafka import RecordBatches
+
+    settings = topic_set.settings
+    topic = f"{settings.topics.prompts}-narrow"
+
+    async def run() -> list:
+        await _make_topics(settings, {topic: 2})
+        writer = RecordBatches(settings, "test-narrow", max_record_bytes=1 << 16)
+        try:
+            sent = await writer.send_many([(topic, b"a", b"1", 1), (topic, b"b", b"2", 5)])
+            return await asyncio.gather(*(f for f, _ in sent), return_exceptions=True), sent
+        finally:
+            await writer.close()
+
+    results, sent = asyncio.run(run())
+    assert [held for _, held in sent] == [[0], [1]]
+    assert not isinstance(results[0], BaseException)
+    assert isinstance(results[1], BrokerError)
+    assert f"topic {topic} has no partition 5 (it has 2)" in str(results[1])

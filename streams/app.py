@@ -461,6 +461,11 @@ def create_app(
         async def publish_windows(closed: Sequence[tuple[WindowKey, WindowCounts]]) -> None:
             if not closed:
                 return
+            if output_gate is not None:
+                try:
+                    await output_gate.wait()
+                except DeliveryFailed:
+                    return  # the broker lost its state: the events are read and counted again
             send = app.producer.send
             pending = [
                 await send(

@@ -112,8 +112,9 @@ def sized_to_inputs(settings: Settings, counts: dict[str, int]) -> Settings:
     """``settings`` with ``kafka.partitions`` set to the input topics' partition count, which
     the conversation changelog and any input topic made later must share (see
     ``input_width``; seen in CI: the test's producer made the prompts topic with Tansu's 4
-    partitions on a broker that came back empty, the worker made the changelog with 3, and the
-    states of partition 3 could never be written, so its events got no verdict)."""
+    partitions on a broker that came back empty and the worker made the changelog with 3, so
+    every batch holding a conversation of partition 3 was refused, failed and was scanned
+    again after a restart, over and over)."""
     width = input_width(settings, counts)
     inputs = {topic: counts[topic] for topic in settings.input_topics if topic in counts}
     if len(set(inputs.values())) > 1:

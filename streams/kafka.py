@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 Client = TypeVar("Client")
 
 
+def first_broker(bootstrap: str) -> tuple[str, int]:
+    """Host and port of the first ``host:port`` of a bootstrap list (``[::1]:9092`` too)."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def _tls_problem(bootstrap: str, context: ssl.SSLContext | None) -> str | None:
     """Why a TLS handshake with the first bootstrap server fails, if it does.
 
@@ -36,9 +42,9 @@ def _tls_problem(bootstrap: str, context: ssl.SSLContext | None) -> str | None:
     """
     if context is None:
         return None
-    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     try:
-        with socket.create_connection((host, int(port)), timeout=3) as sock:
+        host, port = first_broker(bootstrap)
+        with socket.create_connection((host, port), timeout=3) as sock:
             with context.wrap_socket(sock, server_hostname=host):
                 return None
     except ssl.SSLCertVerificationError as exc:
@@ -173,20 +179,26 @@ def input_width(settings: Settings, counts: dict[str, int]) -> int:
 
 async def ensure_topics(settings: Settings, timeout_seconds: float | None = None) -> list[str]:
     """Create the SPEC topics that do not exist yet; returns the names created."""
+    created, _ = await prepare_topics(settings, timeout_seconds)
+    return created
+
+
+async def prepare_topics(
+    settings: Settings, timeout_seconds: float | None = None
+) -> tuple[list[str], dict[str, int]]:
+    """``ensure_topics``, and the partition count of every input topic after it, on one client
+    (the worker sizes its changelog to them, see ``input_width``). A missing input topic gets
+    the partitions of the inputs that exist, so that the inputs stay partitioned alike."""
     timeout_seconds = (
         settings.kafka.connect_timeout_seconds if timeout_seconds is None else timeout_seconds
     )
     admin = await start_client(lambda: _admin(settings, timeout_seconds), settings, timeout_seconds)
     try:
         existing = set(await admin.list_topics())
+        counts = await partition_counts(admin, [t for t in settings.input_topics if t in existing])
         wanted = [*settings.input_topics, *settings.output_topics, *settings.context_topics]
         missing = [name for name in wanted if name not in existing]
         if missing:
-            # A missing input topic gets the partitions of the inputs that exist, so that the
-            # inputs stay partitioned alike.
-            counts = await partition_counts(
-                admin, [t for t in settings.input_topics if t in existing]
-            )
             width = input_width(settings, counts)
             new_topics = [
                 _new_topic(settings, name, width if name in settings.input_topics else None)
@@ -199,7 +211,8 @@ async def ensure_topics(settings: Settings, timeout_seconds: float | None = None
             except KafkaError as exc:
                 raise BrokerError(f"could not create topics {', '.join(missing)}: {exc}") from None
             log.info("created topics: %s", ", ".join(missing))
-        return missing
+            counts.update({t: width for t in settings.input_topics if t in missing})
+        return missing, counts
     finally:
         await admin.close()
 
@@ -325,8 +338,7 @@ class BrokerSentinel:
     watch checks on its interval alone."""
 
     def __init__(self, settings: Settings) -> None:
-        host, _, port = settings.broker.split(",")[0].strip().rpartition(":")
-        self.host, self.port = host.strip("[]"), int(port)
+        self.host, self.port = first_broker(settings.broker)
         self.context = ssl_context(settings)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -399,19 +411,19 @@ async def watch_broker(
     missing and call ``on_reset`` so the worker can start over on the new broker. ``gate``
     holds the worker's outputs from the moment the broker is seen gone until a check finds
     it is the same one."""
+    gate = gate or OutputGate()  # without one, a gate nobody waits on
     down_since: float | None = None
     last: BrokerState | None = None
     sentinel = BrokerSentinel(settings)
     try:
         while True:
             suspect = await sentinel.wait(interval_seconds)
-            if suspect and gate is not None:
+            if suspect:
                 gate.hold()
             try:
                 state = await broker_state(settings, max(interval_seconds, 2.0))
             except BrokerUnreachable:
-                if gate is not None:
-                    gate.hold()
+                gate.hold()
                 if down_since is None:
                     down_since = time.monotonic()
                     log.warning("broker %s is not answering; waiting for it", settings.broker)
@@ -429,11 +441,9 @@ async def watch_broker(
             reason = _reset_reason(last, state)
             last = state
             if reason is None:
-                if gate is not None:
-                    gate.release()
+                gate.release()
                 continue
-            if gate is not None:
-                gate.hold()
+            gate.hold()
             log.warning(
                 "broker %s looks restarted with empty storage: %s; recreating the topics",
                 settings.broker,
@@ -445,8 +455,8 @@ async def watch_broker(
                 log.warning("could not recreate topics: %s", exc)
                 continue
             on_reset(reason)
-            if gate is not None:  # after on_reset: the worker knows why its batches fail
-                gate.fail(DeliveryFailed(f"the broker lost its state ({reason})"))
+            # after on_reset: the worker knows why its batches fail
+            gate.fail(DeliveryFailed(f"the broker lost its state ({reason})"))
     finally:
         sentinel.close()
 
@@ -881,8 +891,10 @@ class RecordBatches(LazyProducer):
         the broker refused."""
         producer = await self.get()
         by_partition: dict[tuple[str, int], list[int]] = {}
+        known: dict[str, set[int]] = {}
         for topic in {record[0] for record in records}:
             await producer.client._wait_on_metadata(topic)
+            known[topic] = producer.client.cluster.partitions_for_topic(topic) or set()
         choose = producer._partition
         for index, (topic, key, value, partition) in enumerate(records):
             if partition is None:
@@ -890,13 +902,14 @@ class RecordBatches(LazyProducer):
             by_partition.setdefault((topic, partition), []).append(index)
         sent: list[tuple[asyncio.Future, list[int]]] = []
         for (topic, partition), indices in by_partition.items():
-            known = producer.client.cluster.partitions_for_topic(topic) or set()
-            if partition not in known:
+            if partition not in known[topic]:
                 # aiokafka asserts "Unrecognized partition" (under python -O the batch waits
                 # out its request timeout instead); name what is wrong, retry like a refusal.
                 missing = asyncio.get_running_loop().create_future()
                 missing.set_exception(
-                    BrokerError(f"topic {topic} has no partition {partition} (it has {len(known)})")
+                    BrokerError(
+                        f"topic {topic} has no partition {partition} (it has {len(known[topic])})"
+                    )
                 )
                 sent.append((missing, indices))
                 continue

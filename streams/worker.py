@@ -14,9 +14,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
@@ -28,8 +28,8 @@ from llm_shield.streams.kafka import (
     OutputGate,
     TopicFollower,
     clean_reply_topics,
-    ensure_topics,
     input_width,
+    prepare_topics,
     publish_lines,
     topic_partitions,
     watch_broker,
@@ -40,6 +40,9 @@ from llm_shield.streams.stats import WindowedStats
 from llm_shield.streams.tenant_policy import PolicyBook
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 EXIT_GRACE_EXCEEDED = 75
 EXIT_DELIVERY_FAILED = 3  # as any broker error
 # Set by a worker that starts itself over because the broker came back empty; the new process
@@ -189,19 +192,21 @@ def run_worker(
     began = time.monotonic()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    try:
-        created = loop.run_until_complete(ensure_topics(settings))
-    except BaseException:
-        loop.close()
-        raise
-    if created:
-        log.info("created %d topics with %d partitions", len(created), settings.kafka.partitions)
-    try:
-        counts = loop.run_until_complete(topic_partitions(settings, settings.input_topics))
-    except BaseException:
-        loop.close()
-        raise
+
+    def before_start(step: Awaitable[T]) -> T:
+        """A step before faust owns the loop: on failure the loop is closed, not leaked."""
+        try:
+            return loop.run_until_complete(step)
+        except BaseException:
+            loop.close()
+            raise
+
+    created, counts = before_start(prepare_topics(settings))
     settings = sized_to_inputs(settings, counts)
+    if created:
+        log.info(
+            "created %d topics (inputs with %d partitions)", len(created), settings.kafka.partitions
+        )
 
     policies = follower = None
     if settings.policies.enabled:
@@ -285,20 +290,12 @@ def run_worker(
         output_gate=gate,
     )
     if conversations is not None:
-        try:
-            loop.run_until_complete(check_changelog(settings, app))
-        except BaseException:
-            loop.close()
-            raise
+        before_start(check_changelog(settings, app))
     if os.environ.pop(REWIND_ENV, None):
         app._llm_shield_intake.rewind_next_anchor = True
     if follower is not None:
         # Every policy on the topic is in force before the first event is scanned.
-        try:
-            loop.run_until_complete(follower.start())
-        except BaseException:
-            loop.close()
-            raise
+        before_start(follower.start())
         if policies is not None and policies.snapshot():
             log.info("%d tenant policies in force", len(policies.snapshot()))
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +32,20 @@ from llm_shield.streams.kafka import read_topic
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "ops" / "data" / "tuning"
+
+# The result cache and faust's folders (made beside it) of every test that names no cache of its
+# own: a folder of this session's, not the user's ~/.cache/llm-shield, which runs of the suite
+# filled with a faust folder per test group and with the verdicts of test texts. Set before any
+# test runs, so the workers and CLI commands the tests start inherit it too.
+TEST_CACHE = Path(tempfile.mkdtemp(prefix="llm-shield-tests-")) / "cache"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["LLM_SHIELD_CACHE_DIR"] = str(TEST_CACHE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(TEST_CACHE.parent, ignore_errors=True)
 
 
 def llm_shield_command() -> list[str]:
@@ -64,6 +79,7 @@ def make_topic_set(bootstrap: str, partitions: int = 3, **extra: str) -> TopicSe
     tag = uuid.uuid4().hex[:8]
     values = {
         "broker": bootstrap,
+        "cache_dir": str(TEST_CACHE),
         "group_id": f"test-{tag}",
         "kafka.partitions": str(partitions),
         "kafka.session_timeout_seconds": "6",

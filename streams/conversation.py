@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from llm_shield.streams.config import ConversationSettings
+from llm_shield.streams.frozen import record
 
 # A remembered prompt is cut to this many characters (the joined text is scored as one input).
 MAX_PROMPT_CHARS = 2000
@@ -112,7 +113,7 @@ def rolling_risk(risks: Iterable[float], decay: float) -> float:
     return 1.0 - keep
 
 
-@dataclass(frozen=True)
+@record
 class ConversationView:
     """What a verdict says about its conversation (the ``conversation`` block)."""
 

@@ -7,13 +7,14 @@ the worker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from llm_shield.streams import privacy
+from llm_shield.streams.frozen import record
 
 DEADLETTER_SCHEMA = "llm-shield.deadletter/v1"
 # orjson serialises at most 254 levels; metadata is copied into the verdict, so cap it well below.
@@ -37,7 +38,7 @@ REASONS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class RawRecord:
     """One value as it arrived, with where it came from (needed for a useful dead letter)."""
 
@@ -52,7 +53,7 @@ class RawRecord:
     correlation_id: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Event:
     id: str
     text: str
@@ -64,7 +65,7 @@ class Event:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class DeadLetter:
     reason: str
     detail: str

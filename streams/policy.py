@@ -9,15 +9,15 @@ not run (``heuristic_fallback``) and whose ``fail_mode`` is ``closed`` counts as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from llm_shield.streams.config import ScannersSettings
+from llm_shield.streams.frozen import record
 from llm_shield.streams.scanner import ScanResult
 
 DECISIONS = ("allow", "flag", "block")
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     decision: str
     risk_score: float

@@ -7,13 +7,14 @@ implement ``Scanner``; the pipeline and the policy only ever see ``ScanResult``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from llm_shield.streams.frozen import record
 
 METHODS = ("ml", "heuristic", "cache", "heuristic_fallback")
 
 
-@dataclass(frozen=True)
+@record
 class ScanResult:
     """One scanner's finding on one text.
 

@@ -22,6 +22,7 @@ import numpy as np
 from llm_shield.registry.errors import ShieldError
 from llm_shield.streams.config import SCANNER_NAMES, ScannersSettings, Settings
 from llm_shield.streams.errors import ModelUnavailable
+from llm_shield.streams.frozen import record
 from llm_shield.streams.heuristics import VERSION as HEURISTICS_VERSION
 from llm_shield.streams.heuristics import (
     HeuristicPromptInjection,
@@ -182,7 +183,7 @@ class _Lazy(dict):
         return value
 
 
-@dataclass(frozen=True)
+@record
 class ModelScores:
     probabilities: dict[str, list[float]]
     windows: int

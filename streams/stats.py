@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from llm_shield.streams.frozen import record
+
 STATS_SCHEMA = "llm-shield.stats/v1"
 SCORE_BUCKETS = 10  # score histograms: [0, 0.1), [0.1, 0.2), ... [0.9, 1.0]
 # Upper bounds of the latency buckets in milliseconds (the last one is open).
@@ -98,7 +100,7 @@ class WindowCounts:
         }
 
 
-@dataclass(frozen=True)
+@record
 class WindowKey:
     start: float  # unix seconds, a multiple of the window length
     tenant: str

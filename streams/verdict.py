@@ -7,11 +7,13 @@ and nowhere else. The input text is never copied into a verdict.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from llm_shield.streams.frozen import record
 
 VERDICT_SCHEMA = "llm-shield.verdict/v1"
 
@@ -24,7 +26,7 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     )
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     id: str
     kind: str

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
+
+from llm_shield.streams.frozen import record
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
 _DROP_ZERO_WIDTH = dict.fromkeys(map(ord, _ZERO_WIDTH))
@@ -88,7 +89,7 @@ def normalize(text: str, *, collapse_whitespace: bool = True) -> str:
     return _WHITESPACE.sub(" ", text).strip() if collapse_whitespace else text
 
 
-@dataclass(frozen=True)
+@record
 class Views:
     """The normalised readings of one text that both pattern scanners match on."""
 

@@ -17,7 +17,9 @@ import orjson
     show_default=True,
     help="How many events the run uses.",
 )
-@click.option("--quick", is_flag=True, help="A short run (about two minutes): 600 events.")
+@click.option(
+    "--quick", is_flag=True, help="A short run (about five minutes on 2 cores): 600 events."
+)
 @click.option("--variant", type=click.Choice(["fp32", "int8"]), default="int8", show_default=True)
 @click.option(
     "-o",

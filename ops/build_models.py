@@ -605,6 +605,7 @@ BENIGN_TUNING = (
     "tuning/benign_sensitive.jsonl",
     "tuning/benign_prompts_2.jsonl",
     "tuning/prompt_injection.jsonl",
+    "tuning/benign_commands.jsonl",
     "bfcl-eval requests",
 )
 RESPONSE_TUNING = (

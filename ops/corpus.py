@@ -353,6 +353,35 @@ def instruction_changes(rng: random.Random, count: int) -> list[tuple[str, int]]
     return list(out.items())
 
 
+OPERATOR_SEED = 2026
+
+
+def operator_commands(rng: random.Random, count: int) -> list[tuple[str, int]]:
+    """Operators' commands in plain words (0), and the same verbs aimed at the assistant's own
+    filters, rules and instructions (1), about three to one."""
+    out: dict[str, int] = {}
+    verbs = list(seeds.OPS_COMMANDS)
+    while len(out) < count:
+        if rng.random() < 0.75:
+            verb = rng.choice(verbs)
+            target = rng.choice(seeds.OPS_COMMANDS[verb]).format(
+                **{key: rng.choice(values) for key, values in seeds.OPS_FILLS.items()}
+            )
+            text = f"{rng.choice(seeds.OPS_OPENERS)}{verb} {target}{rng.choice(seeds.OPS_TAILS)}"
+            label = 0
+        else:
+            verb = rng.choice(seeds.OPS_ATTACK_VERBS)
+            text = (
+                f"{rng.choice(seeds.OPS_OPENERS[:6])}{verb} "
+                f"{rng.choice(seeds.OPS_ATTACK_TARGETS)}{rng.choice(seeds.SYSTEM_THEN)}"
+            )
+            label = 1
+        if rng.random() < 0.3:
+            text = text[0].upper() + text[1:]
+        out.setdefault(text, label)
+    return list(out.items())
+
+
 def _fill(template: str, rng: random.Random) -> str:
     return template.format(
         email=rng.choice(seeds.PLANT_EMAILS),
@@ -885,6 +914,7 @@ def report_sets(
         "heldout/short_turns_3.jsonl",
         "heldout/benign_prompts_3.jsonl",
         "heldout/indirect_3.jsonl",
+        "heldout/benign_commands.jsonl",
     ):
         report[name] = cases(name)
     for name in ("toxicity_eval.jsonl", "heldout/toxicity_categories.jsonl"):
@@ -957,6 +987,7 @@ def build_corpus(
         "tuning/short_turns_2.jsonl",
         "tuning/benign_prompts_2.jsonl",
         "tuning/indirect_2.jsonl",
+        "tuning/benign_commands.jsonl",
     ):
         tune[name] = cases(name)
     for name in ("tuning/toxicity.jsonl", "tuning/toxicity_categories.jsonl"):
@@ -1018,6 +1049,9 @@ def build_corpus(
         "seed:task-control",
     )
     train += _examples(seeds.TRIGGER_HARD_NEGATIVES, pi, 0, "seed:trigger-words")
+    # A generator of its own, so that adding these seeds leaves every other sample as it was.
+    for text, label in operator_commands(random.Random(OPERATOR_SEED), 1000):
+        train.append(Example(text, _one(pi, label), "seed:operator-command"))
     for text, label, language in multilingual_examples(rng):
         train.append(Example(text, _one(pi, label), f"seed:multilingual-{language}"))
     attacks = [t for t, y in s_labs["train"] + neural["train"] if y == 1 and len(t.split()) <= 40]

@@ -210,6 +210,7 @@ INJECTION_SETS = (
     "heldout/short_turns_3.jsonl",
     "heldout/benign_prompts_3.jsonl",
     "heldout/indirect_3.jsonl",
+    "heldout/benign_commands.jsonl",
 )
 TOXICITY_SETS = ("toxicity_eval.jsonl", "heldout/toxicity_categories.jsonl")
 

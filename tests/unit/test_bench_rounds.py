@@ -43,3 +43,53 @@ def test_the_summary_divides_the_worker_and_the_replay_by_the_raw_model_of_their
     assert summary["vs_one_at_a_time"] == [4.5, 4.0, 3.8]
     assert summary["median_vs_one_at_a_time"] == 4.0
     assert "vs_one_at_a_time_same_windows" not in summary
+
+
+def test_the_worker_is_divided_by_the_mean_of_the_raw_model_runs_around_it() -> None:
+    # a machine slowing down through a round: the raw model before the worker ran fast, the one
+    # after it slow; the worker's ratio is to their mean, not to the fast run alone
+    rounds = [
+        {"replay": 380.0, "raw": 500.0, "kafka": 360.0, "raw_after": 300.0},
+        {"raw_after": 400.0, "kafka": 380.0, "raw": 400.0, "replay": 400.0},
+        {"replay": 200.0, "raw": 250.0, "kafka": 180.0, "raw_after": 150.0},
+    ]
+
+    summary = _paired_summary(rounds)
+
+    assert summary["ratios"] == [0.9, 0.95, 0.9]
+    assert summary["median_ratio"] == 0.9
+    assert summary["replay_ratios"] == [0.95, 1.0, 1.0]
+    assert summary["raw_model_texts_per_s"] == [500.0, 400.0, 250.0]
+    assert summary["raw_model_after_texts_per_s"] == [300.0, 400.0, 150.0]
+
+
+def test_every_other_round_runs_in_reverse_order_with_the_worker_between_two_raw_runs(
+    monkeypatch,
+) -> None:
+    from llm_shield.ops import bench
+
+    order: list[str] = []
+
+    def timer(name: str, rate: float):  # noqa: ANN202 - a test double
+        def run() -> float:
+            order.append(name)
+            return rate
+
+        return run
+
+    class Collected:
+        events_per_s = 90.0
+
+    async def publish(settings, events):  # noqa: ANN001, ANN202 - the bench's signature
+        order.append("kafka")
+        return Collected()
+
+    monkeypatch.setattr(bench, "_publish_and_collect", publish)
+    events = [{"id": "a", "kind": "prompt", "text": "hello"}]
+    timers = {"replay": timer("replay", 95.0), "raw": timer("raw", 100.0)}
+
+    rounds = bench._paired_rounds(None, events, 2, timers)
+
+    assert order == ["replay", "raw", "kafka", "raw", "raw", "kafka", "raw", "replay"]
+    assert rounds[0] == {"replay": 95.0, "raw": 100.0, "kafka": 90.0, "raw_after": 100.0}
+    assert bench._paired_summary(rounds)["ratios"] == [0.9, 0.9]

@@ -76,7 +76,7 @@ RECIPE: dict[str, Any] = {
     },
     "training": {
         "layers": "embeddings and layers 0-2 as packaged; layers 3-5 and a linear head per task "
-        "fine-tuned for one epoch (AdamW, encoder lr 5e-5, heads 2e-3, warm-up 6%, linear decay)",
+        "fine-tuned for two epochs (AdamW, encoder lr 5e-5, heads 2e-3, warm-up 6%, linear decay)",
         "loss": "sum of the tasks' cross-entropies, each text counted for the tasks it is "
         "labelled for; toxic class weighted 3",
         "max_length": 128,

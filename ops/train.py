@@ -1,10 +1,12 @@
 """Fine-tuning the top of the encoder and the task heads, on two CPU cores, in a few minutes.
 
 The lower layers stay as packaged: their output for every training text is computed once and
-kept (16-bit), then the top layers and one linear head per task train for one epoch on
+kept (16-bit), then the top layers and one linear head per task train for two epochs on
 length-bucketed batches with a multi-task loss (a text counts only for the tasks it is labelled
-for). Where the CPU has bfloat16 instructions both steps run under bfloat16 autocast (about 1.8
-times faster here); the weights stay float32 and the exported graph is float32.
+for). A second epoch lifted the prompt validation F1 above every one-epoch build (0.967 against
+0.958-0.962) for about 170 s more training. Where the CPU has bfloat16 instructions both steps
+run under bfloat16 autocast (about 1.8 times faster here); the weights stay float32 and the
+exported graph is float32.
 Build time only: needs torch.
 """
 
@@ -32,7 +34,7 @@ class TrainConfig:
     first_trained_layer: int = 3  # layers below it stay as packaged
     max_length: int = 128
     batch_size: int = 32
-    epochs: float = 1.0
+    epochs: float = 2.0
     encoder_lr: float = 5e-5
     head_lr: float = 2e-3
     weight_decay: float = 0.01

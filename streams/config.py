@@ -260,8 +260,11 @@ class ConversationSettings:
     joined_prompts: int = 4
     # The injection score a joined text needs to escalate (higher than a single prompt's: benign
     # questions on one topic read as more insistent together). Chosen on ops/conversations/
-    # tuning.jsonl: benign joined texts reached 0.76 there, split attacks 0.78 to 1.00.
-    joined_threshold: float = 0.8
+    # tuning.jsonl, in the middle of the gap: with the current starter model benign joined texts
+    # reached 0.81 there and the joined texts that caught split attacks scored 0.90 to 0.91
+    # (every value from 0.82 to 0.90 gave the same verdicts). With the model before it the gap
+    # was 0.76 to 0.78 and the threshold 0.8.
+    joined_threshold: float = 0.85
     # Only a prompt of at most this many words is also scored joined: an instruction split
     # across turns comes in short pieces, and a longer prompt is read whole on its own. Each
     # joined text is one more model row, so this bounds what context costs (0 = every prompt).
@@ -272,10 +275,10 @@ class ConversationSettings:
     # this much risk on its own: everyday turns carry none, and a joined text is one more model
     # row (responses are never joined, so their risk does not count here). With the current
     # starter model, on ops/conversations/tuning.jsonl every floor from 0 to 0.1 catches the same
-    # 35 attack turns, scoring 37, 19, 16 and 8 joined texts at 0, 0.03, 0.05 and 0.1. The floor
+    # 35 attack turns, scoring 38, 18, 18 and 10 joined texts at 0, 0.03, 0.05 and 0.1. The floor
     # is a cost lever that must stay under the pieces of a split attack: "Ignore the" scores
-    # 0.096 on its own with this model (0.24 with the previous one, when the floor was 0.1), so
-    # 0.05 keeps a margin of two; 15.5% of the tuning short turns reach it (13.5% reach 0.1).
+    # 0.08 on its own with this model (0.096 and 0.24 with the two before, when the floor was
+    # 0.05 and 0.1); 19% of the 386 tuning short turns reach 0.05.
     joined_min_risk: float = 0.05
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8

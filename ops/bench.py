@@ -866,33 +866,30 @@ def _paired_summary(rounds: Sequence[dict[str, float]]) -> dict[str, Any]:
     (the mean of its two runs where a round has both) and the worker's to one text at a time,
     with the median ratios."""
 
-    def ceiling(r: dict[str, float]) -> float:
-        return (r["raw"] + r["raw_after"]) / 2 if "raw_after" in r else r["raw"]
+    ceilings = [(r["raw"] + r.get("raw_after", r["raw"])) / 2 for r in rounds]
 
-    def ratios(top: str, bottom: str, digits: int = 3) -> list[float]:
-        out = []
-        for r in rounds:
-            under = ceiling(r) if bottom == "raw" else r[bottom]
-            out.append(round(r[top] / under, digits) if under else 0.0)
-        return out
+    def ratios(top: str, bottoms: Sequence[float], digits: int = 3) -> list[float]:
+        return [
+            round(r[top] / b, digits) if b else 0.0 for r, b in zip(rounds, bottoms, strict=True)
+        ]
 
     summary: dict[str, Any] = {
         "kafka_events_per_s": [r["kafka"] for r in rounds],
         "raw_model_texts_per_s": [r["raw"] for r in rounds],
-        "ratios": ratios("kafka", "raw"),
+        "ratios": ratios("kafka", ceilings),
     }
     if rounds and "raw_after" in rounds[0]:
         summary["raw_model_after_texts_per_s"] = [r["raw_after"] for r in rounds]
     summary["median_ratio"] = round(statistics.median(summary["ratios"]), 3) if rounds else 0.0
     if rounds and "replay" in rounds[0]:
         summary["replay_texts_per_s"] = [r["replay"] for r in rounds]
-        summary["replay_ratios"] = ratios("replay", "raw")
+        summary["replay_ratios"] = ratios("replay", ceilings)
         summary["median_replay_ratio"] = round(statistics.median(summary["replay_ratios"]), 3)
     for name in ("one_at_a_time", "one_at_a_time_same_windows"):
         if not rounds or name not in rounds[0]:
             continue
         summary[f"{name}_texts_per_s"] = [r[name] for r in rounds]
-        summary[f"vs_{name}"] = ratios("kafka", name, 2)
+        summary[f"vs_{name}"] = ratios("kafka", summary[f"{name}_texts_per_s"], 2)
         summary[f"median_vs_{name}"] = round(statistics.median(summary[f"vs_{name}"]), 2)
     return summary
 

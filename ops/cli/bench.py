@@ -18,7 +18,10 @@ import orjson
     help="How many events the run uses.",
 )
 @click.option(
-    "--quick", is_flag=True, help="A short run (about five minutes on 2 cores): 600 events."
+    "--quick",
+    is_flag=True,
+    help="A short run (about four minutes on 2 cores with AVX-512, longer with AVX2 only): 600 "
+    "events.",
 )
 @click.option("--variant", type=click.Choice(["fp32", "int8"]), default="int8", show_default=True)
 @click.option(

@@ -192,9 +192,10 @@ class ScannerSettings:
 
     enabled: bool = True
     threshold: float = 0.5
-    # kind=response events (model answers, tool outputs, documents) are judged by this instead.
-    # None ("model" in a file or variable): the point the model's build tuned for responses,
-    # from its manifest, or ``threshold`` for a model that records none.
+    # The model's score on kind=response events (model answers, tool outputs, documents) is
+    # judged by this instead (pattern evidence keeps ``threshold``). None ("model" in a file or
+    # variable): the point the model's build tuned for responses, from its manifest, or
+    # ``threshold`` for a model that records none.
     response_threshold: float | None = None
     short_text_threshold: float = 0.9
     action: str = "block"

@@ -320,7 +320,13 @@ class ScannerSet:
         scanners: ScannersSettings,
     ) -> list[ScanResult]:
         """The threshold each text is judged by: responses have their own, and a short everyday
-        turn ("ok", "continue") needs pattern evidence or a very confident model to be flagged."""
+        turn ("ok", "continue") needs pattern evidence or a very confident model to be flagged.
+
+        The response threshold is the model's operating point on documents (read sentence by
+        sentence, where every window is another chance of a stray high score); pattern evidence
+        is not on that scale, so it is judged by the scanner's own threshold whatever the kind.
+        Judged by the response threshold, the patterns' hits on the tuning documents lost 8 of
+        153 planted instructions (recall 0.84 -> 0.79) and spared none of the 159 benign ones."""
         options = scanners.get(name)
         short_words = self.settings.models.short_text_words
         positive, negative = _BINARY[name]
@@ -333,6 +339,18 @@ class ScannerSet:
         for i, result in enumerate(results):
             threshold = response_threshold if kinds[i] == "response" else options.threshold
             reason = None
+            if threshold != options.threshold:
+                if result.method in ("heuristic", "heuristic_fallback"):
+                    threshold = options.threshold
+                elif options.mode == "ensemble" and result.risk < threshold:
+                    evidence = heuristic[name][i]
+                    if evidence.risk >= options.threshold:
+                        reason = (
+                            f"patterns: {', '.join(evidence.matched)} "
+                            f"(model {result.risk:.2f} < {threshold:.2f})"
+                        )
+                        result = evidence.evolve(windows=result.windows)
+                        threshold = options.threshold
             words = len(texts[i].split())
             if result.method in ("ml", "cache") and words <= short_words:
                 evidence = heuristic[name][i]

@@ -203,6 +203,24 @@ TRIED = [
     "-> 5.0%, Spanish/German/French benign 13.3% -> 20.0-23.3% flagged, commands 4.3% -> "
     "5.7-7.1% flagged. The conversation threshold was chosen again on its tuning set for this "
     "model (0.8 -> 0.85).",
+    "Pattern evidence in documents judged on its own scale (no rebuild). In ensemble mode the "
+    "patterns' hits on a `kind=response` text were compared with the response threshold (0.89), "
+    "the model's operating point for sentence windows, while the patterns score a named planted "
+    "instruction 0.85: every such hit the model did not also catch was lost. Judged by the "
+    "scanner's own threshold, as in heuristic mode and on prompts, the tuning documents gave "
+    "recall 0.791 -> 0.843 (121 -> 129 of 153), F1 0.874 -> 0.905, with the same 3 of 159 "
+    "benign documents flagged; with the patterns counted, the model's best point on the tuning "
+    "documents stays where the build put it. Held-out, counted afterwards: indirect recall "
+    "0.829 -> 0.873, benign tool outputs and documents not allowed 3.7% -> 4.2% (8 -> 9 of "
+    "214), raginject F1 0.822 -> 0.844 (FPR unchanged).",
+    "Patterns: inflections are not typos, HTML character references are decoded (no rebuild). "
+    "The respelling view read 'forgot' and 'forgets' as 'forget', so 'I forgot all the API "
+    "tokens' and a story whose hero 'forgets everything' matched a context reset on their own "
+    "(4 benign tuning prompts flagged, no tuning attack needing it); an attack written as "
+    "'&#73;&#103;&#110;...' was one unreadable word. Tuning prompts: 4 fewer benign flagged, 1 "
+    "more attack caught. Held-out, counted afterwards: the default's figures unchanged; the "
+    "patterns alone lost one attack each on the s-labs and neuralchemy test splits (F1 0.108 -> "
+    "0.106 and 0.450 -> 0.448).",
 ]
 
 HELDOUT_USE = [
@@ -557,7 +575,8 @@ def render_model_card(
         "Every figure is measured through the pipeline the worker runs (`default` = the default "
         "settings: injection and toxicity in ensemble mode, sentiment ml, int8 graph), with the "
         "result cache off, on sets never used for training or tuning. Documents and tool outputs "
-        "are scored as `kind=response` (sentence windows, response threshold). FPR counts texts "
+        "are scored as `kind=response` (sentence windows; the model's score against the "
+        "response threshold, pattern evidence against the scanner's own). FPR counts texts "
         'the scanner flags; "not allowed" counts verdicts that are not `allow` (any scanner).',
         "",
         "## Targets",

@@ -212,12 +212,21 @@ for _word in TRIGGER_VOCABULARY:
 _WORD = re.compile(r"[a-z]{5,}")
 
 
+# Everyday words one edit from a trigger word are not typos: read as the trigger word, "I forgot
+# all the API tokens" became "forget all" and "the hero forgets everything" a context reset (4
+# benign tuning prompts flagged by the patterns alone, no attack caught by the respelling of
+# these words). The trigger word's own inflections (ignored, prompts) are left as they are too.
+_NOT_TYPOS = frozenset({"forgot", "forest", "forge", "forged", "forger", "developed", "systemd"})
+
+
 def _correction(word: str) -> str | None:
-    if word in _VOCABULARY or len(word) > 16:
+    if word in _VOCABULARY or word in _NOT_TYPOS or len(word) > 16:
         return None
     for key in (word, *_deletions(word)):
         found = _BY_DELETION.get(key)
         if found is not None and abs(len(found) - len(word)) <= 1:
+            if word in (found + "s", found + "d"):
+                return None  # an inflection, not a misspelling
             return found
     return None
 

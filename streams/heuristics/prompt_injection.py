@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -335,6 +336,9 @@ _TRIGGER_WORDS = re.compile(
     r"password|secret|pretend|restriction"
 )
 _BASE64_RUN = re.compile(r"[a-z0-9+/]{24,}={0,2}", re.IGNORECASE)
+# Character references ("&#73;&#103;&#110;..." is "Ign..."): a whole attack written as HTML
+# entities is one unreadable word to the patterns (a tuning attack was missed that way).
+_CHAR_REFERENCE = re.compile(r"&#(?:\d{2,7}|x[0-9a-f]{2,6});", re.IGNORECASE)
 _DECODE_REQUEST = re.compile(
     r"\b(?:decode|decipher|translate|convert)\b(?:\W+\w+){0,4}\W+(?:base64|rot13|hex|binary|"
     r"morse|reversed?)\b"
@@ -407,6 +411,8 @@ class HeuristicPromptInjection:
         for payload in _decoded_base64(text):
             hidden_views.append(normalize(payload))
             obfuscation = max(obfuscation, 0.45)
+        if "&#" in text and _CHAR_REFERENCE.search(text):
+            hidden_views.append(normalize(html.unescape(text)))
         if mixed_script_words(text):
             obfuscation = max(obfuscation, 0.55)
         if has_zero_width(text) and _TRIGGER_WORDS.search(normalized):

@@ -174,7 +174,14 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "role_play",
         0.6,
-        r"\b(?:i am|i'm) (?:your|the) (?:developer|creator|administrator|admin|owner|programmer)\b",
+        r"\b(?:i am|i'm) your (?:developer|creator|administrator|admin|owner|programmer)\b",
+    ),
+    # "I am the admin of this server, how do I ...": people own their servers and repositories;
+    # without "your" the claim counts only beside other evidence.
+    _p(
+        "role_play",
+        0.45,
+        r"\b(?:i am|i'm) the (?:developer|creator|administrator|admin|owner|programmer)\b",
     ),
     # 3. context reset
     _p(
@@ -202,10 +209,11 @@ PATTERNS: tuple[_Pattern, ...] = (
         0.4,
         r"\b(?:start|begin) (?:a )?(?:new|fresh|clean) (?:session|conversation|context|slate)\b",
     ),
-    # 4. system-prompt extraction
+    # 4. system-prompt extraction ("never share your password with anyone" warns a human)
     _p(
         "prompt_extraction",
         0.85,
+        r"(?<!never )(?<!n't )(?<!do not )"
         rf"\b(?:show|reveal|print|repeat|tell|display|output|give|leak|dump|share|write out|"
         rf"spell out|disclose|expose|recite|list|paste|echo|what (?:is|are|were))\W+(?:me\W+)?"
         rf"(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){{0,2}}?{_SECRET_NOUN}\b"
@@ -215,9 +223,10 @@ PATTERNS: tuple[_Pattern, ...] = (
         "prompt_extraction",
         0.85,
         r"\b(?:show|reveal|print|repeat|tell|display|output|give|leak|dump|share|disclose|"
-        r"expose|recite|paste|echo)\W+(?:me\W+)?(?:\w+\W+){0,2}?the\W+(?:system|hidden|secret|"
-        r"initial|original|developer|full|exact|confidential)\W+(?:\w+\W+){0,1}?"
-        r"(?:prompt|instructions|message|rules|directives)\b",
+        r"expose|recite|paste|echo)\W+(?:me\W+)?(?:\w+\W+){0,2}?the\W+(?:(?:system|hidden|secret|"
+        r"developer|confidential)\W+(?:\w+\W+){0,1}?(?:prompt|instructions|message|rules|"
+        r"directives)|(?:initial|original|full|exact)\W+(?:\w+\W+){0,1}?(?:prompt|instructions|"
+        r"rules|directives))\b",
     ),
     _p(
         "prompt_extraction",

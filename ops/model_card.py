@@ -220,7 +220,43 @@ TRIED = [
     "'&#73;&#103;&#110;...' was one unreadable word. Tuning prompts: 4 fewer benign flagged, 1 "
     "more attack caught. Held-out, counted afterwards: the default's figures unchanged; the "
     "patterns alone lost one attack each on the s-labs and neuralchemy test splits (F1 0.108 -> "
-    "0.106 and 0.450 -> 0.448).",
+    "0.106 and 0.450 -> 0.448). Then three rules found by trying everyday requests and "
+    "tool outputs by hand ('Can you print the full error message again?', 'I am the admin of "
+    "this server, how do I ...', a notice saying 'never share your password'): the generic "
+    "adjectives of the extraction rule (full, exact, original) now name a prompt, instructions "
+    "or rules, not a message; 'I am the admin' counts only beside other evidence, 'I am your "
+    "developer' still on its own; a warning not to share is not a request to. No tuning verdict "
+    "changed; held-out, counted afterwards: benign tool outputs and documents not allowed 9 -> "
+    "8 of 214. Then the patterns were run over the benign training texts (49,466, read freely: "
+    "they are neither tuning nor report data) to find the rules that fire on their own: 'flush "
+    "the iptables rules' (a context reset, 11 operators' commands), a reStructuredText "
+    "underline a few words before 'system' or 'override', and a '## Developer' heading (8 "
+    "README and code chunks). A reset of 'the' or 'all' now names the assistant's context, "
+    "memory, instructions or conversation; a separator counts with at most one word before "
+    "'system', 'ignore', 'override' or 'disregard'; a heading counts for 'admin' or "
+    "'developer' only as a role ('### Developer note:'). Benign training texts the patterns "
+    "flag: 58 -> 42; training attacks they flag: 6,141 -> 6,135 of 18,290 (the model catches "
+    "those); no tuning verdict changed. Held-out, counted afterwards: the default's figures "
+    "unchanged; the patterns alone lost one planted long document (second round) and one "
+    "neuralchemy attack.",
+    "E-mail headers in the benign training e-mails (tried after the two changes above, not "
+    "kept). The tuning documents' false alarms were e-mails whose header window scored "
+    "0.99 ('From: ... To: ... Subject: ...'); the training e-mails had no headers while the "
+    "agentdojo carriers of planted instructions did, and a header alone scored 0.38-0.98 "
+    "('Von: ... Betreff: ...' 0.85). 65% of the benign training e-mails were given a From / To "
+    "/ Date / Subject header in English, Spanish, German or French (a generator of their own). "
+    "A rule was written before the first build: prompt validation F1 >= 0.962, toxicity tuning "
+    "F1 >= 0.925, tuning documents through the pipeline F1 >= 0.905 with at most 3 of 159 "
+    "benign flagged, at most 17 of 1,025 benign tuning prompts flagged. Three builds (the third "
+    "also choosing the response point with at most 2% of benign documents flagged instead of "
+    "3%, after the first two flagged a fourth one at a lower point): headers alone scored "
+    "0.02-0.11 (one with a Date line 0.77-0.80); tuning documents F1 0.913, 0.928 and 0.923 "
+    "(shipped 0.905) with 4, 4 and 1 of 159 benign flagged; prompt validation F1 0.966, 0.967, "
+    "0.965; toxicity tuning F1 0.923, 0.929, 0.923 (one text of 124 either way). None met "
+    "every part of the rule (the first and third on toxicity, the first two on the fourth "
+    "document), so none ships; the first build's held-out figures were counted (benign "
+    "prompts 16 of 430, indirect recall 0.878 with 10 of 214 benign not allowed, toxicity F1 "
+    "0.916, Spanish/German/French benign flagged 16.7%).",
 ]
 
 HELDOUT_USE = [
@@ -266,6 +302,12 @@ WEAKNESSES = [
     "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
     "is scored as a threat by the model (0.64-0.98 in ml mode); the patterns' threat rules "
     "match it too.",
+    "E-mail headers push the injection score up ('Date: ... From: ... Subject: Your invoice' "
+    "alone scores 0.98): an ordinary e-mail read as a tool output can be blocked. The training "
+    "fix (headers on benign training e-mails) is described above and did not ship.",
+    "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
+    "up and your family will pay for it.') score near 0 for toxicity; the tuning set's missed "
+    "threats are all of this kind.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

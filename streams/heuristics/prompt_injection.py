@@ -195,8 +195,9 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "context_reset",
         0.8,
-        r"\b(?:reset|clear|wipe|erase|flush|purge)\W+(?:your|the|all)\W+(?:\w+\W+){0,1}"
-        r"(?:context|memory|instructions|conversation|history|rules|programming|settings)\b",
+        r"\b(?:reset|clear|wipe|erase|flush|purge)\W+(?:your\W+(?:\w+\W+){0,1}(?:context|memory|"
+        r"instructions|conversation|history|rules|programming|settings)|(?:the|all)\W+(?:prior\W+|"
+        r"previous\W+)?(?:context|memory|instructions|conversation|programming))\b",
     ),
     _p(
         "context_reset",
@@ -260,13 +261,14 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "delimiter_injection",
         0.75,
-        r"(?<!#)#{2,}\s*(?:system|new instructions?|instructions?|admin|developer|override)\b",
+        r"(?<!#)#{2,}\s*(?:(?:system|new instructions?|instructions?|override)\b|"
+        r"(?:admin|developer)(?:\s+(?:mode|message|prompt|note|override))?\s*:)",
     ),
     _p(
         "delimiter_injection",
         0.7,
-        r"(?:```|---|===|\*\*\*|~~~)\W{0,8}(?:\w+\W+){0,6}?(?:new instructions|system|ignore|"
-        r"override|disregard)\b",
+        r"(?:```|---|===|\*\*\*|~~~)\W{0,8}(?:(?:\w+\W+){0,6}?new instructions|(?:\w+\W+){0,1}?"
+        r"(?:system|ignore|override|disregard))\b",
     ),
     _p(
         "delimiter_injection",

@@ -146,6 +146,7 @@ def adversarial_texts(size: int = 64 * 1024) -> dict[str, str]:
         "dots and at": "a.",
         "at signs": "@",
         "base64-like": "QUJDRA==",
+        "character references": "&#73;",
         "brackets": "[<|",
         "insults without end": "you stupid ",
     }

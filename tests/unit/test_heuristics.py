@@ -230,6 +230,8 @@ def test_sample_sets_are_large_enough() -> None:
         "!" * 65_000,
         "a!" * 32_000,
         "f*" * 32_000,
+        "&#73;&#103;" * 6_000,
+        "&#" * 32_000,
     ],
 )
 @pytest.mark.timeout(120)

@@ -238,7 +238,16 @@ TRIED = [
     "flag: 58 -> 42; training attacks they flag: 6,141 -> 6,135 of 18,290 (the model catches "
     "those); no tuning verdict changed. Held-out, counted afterwards: the default's figures "
     "unchanged; the patterns alone lost one planted long document (second round) and one "
-    "neuralchemy attack.",
+    "neuralchemy attack. The toxicity patterns, run the same way over the training texts the "
+    "teacher labels clean: an insult word repeated counted as several insults ('garbage "
+    "collection' twice in a manual scored 0.70, 'the trash folder' too), and 'I'd prefer not to "
+    "hurt your feelings' or 'I won't hurt you' were threats. A repeated insult word now counts "
+    "once (different ones still add up), and a 'not', 'never' or 'n't' before the harm verb "
+    "ends the threat rule. Clean training texts the patterns flag: 12 fewer; teacher-toxic "
+    "ones: 4 fewer (tweets such as 'lipstick on a pig still a pig'); no toxicity tuning verdict "
+    "changed. Held-out, counted afterwards: benign tool outputs and documents not allowed 8 -> 7 "
+    "of 214 (the one that toxicity blocked); the default's toxicity F1 unchanged; the patterns "
+    "alone lost one toxic text (F1 0.645 -> 0.633).",
     "E-mail headers in the benign training e-mails (tried after the two changes above, not "
     "kept). The tuning documents' false alarms were e-mails whose header window scored "
     "0.99 ('From: ... To: ... Subject: ...'); the training e-mails had no headers while the "

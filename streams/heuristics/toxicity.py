@@ -25,14 +25,19 @@ class _Rule:
     weight: float
     regex: re.Pattern[str]
     strong: bool = False
+    # Each different word counts, a repeated one once: a manual that says "garbage collection"
+    # twice is not two insults (benign training documents reached 0.70-0.83 that way).
+    distinct: bool = False
 
 
 def _words(*words: str) -> str:
     return r"\b(?:" + "|".join(words) + r")\b"
 
 
-def _r(category: str, weight: float, pattern: str, *, strong: bool = False) -> _Rule:
-    return _Rule(category, weight, re.compile(pattern), strong)
+def _r(
+    category: str, weight: float, pattern: str, *, strong: bool = False, distinct: bool = False
+) -> _Rule:
+    return _Rule(category, weight, re.compile(pattern), strong, distinct)
 
 
 _OBSCENE_STRONG = _words(
@@ -159,7 +164,7 @@ RULES: tuple[_Rule, ...] = (
         rf"utter|little|big|stupid|dumb|just|really|nothing but)\W+){{0,4}}"
         rf"(?:{'|'.join(_INSULT_NOUNS)})\b",
     ),
-    _r("insult", 0.45, _INSULT_WORD),
+    _r("insult", 0.45, _INSULT_WORD, distinct=True),
     _r("insult", 0.75, r"\b(?:you|u) (?:suck|stink|disgust me)\b|\bshut (?:up|your mouth)\b"),
     _r("insult", 0.6, r"\bnobody (?:likes|cares about|wants) you\b|\bget a life\b"),
     _r("insult", 0.85, r"\b(?:stupid|dumb|fat|ugly|worthless) (?:bitch|cunt|whore|slut|bastard)\b"),
@@ -167,9 +172,10 @@ RULES: tuple[_Rule, ...] = (
     _r(
         "threat",
         0.92,
+        # no "not", "never" or "n't" between: "I'd prefer not to hurt your feelings"
         rf"\b(?:i|we|i'll|we'll|im|i'm)\W+(?:will|'ll|am going to|are going to|gonna|going to|"
-        rf"shall|want to|wanna)?\W*(?:\w+\W+){{0,4}}?{_HARM_VERBS}\W+(?:you|u|ya|your|him|her|them|"
-        rf"your family|your kids)\b",
+        rf"shall|want to|wanna)?\W*(?:(?!(?:not|never|t)\b)\w+\W+){{0,4}}?{_HARM_VERBS}\W+(?:you|u|"
+        rf"ya|your|him|her|them|your family|your kids)\b",
     ),
     _r(
         "threat",
@@ -280,7 +286,8 @@ class HeuristicToxicity:
             if not found:
                 continue
             # Repetition counts, but with diminishing returns (three hits at most).
-            hits[rule.category].extend([rule.weight] * min(len(found), 3))
+            count = len(set(found)) if rule.distinct else len(found)
+            hits[rule.category].extend([rule.weight] * min(count, 3))
             if rule.strong and rule.category == "obscene":
                 strong_obscene += len(found)
         categories = {c: noisy_or(w) for c, w in hits.items()}

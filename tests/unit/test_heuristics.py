@@ -123,6 +123,7 @@ def test_a_threat_against_a_group_is_found_whatever_the_wording_after_it() -> No
         "I will find you.",
         "Your days are numbered.",
         "I'm going to teach you a lesson you won't forget.",
+        "I'm not joking, I will hurt you.",
     ],
 )
 def test_a_threat_that_names_no_harm_is_still_a_threat(text: str) -> None:
@@ -138,10 +139,19 @@ def test_a_threat_that_names_no_harm_is_still_a_threat(text: str) -> None:
         "You won't see the difference after the update.",
         "You'll regret not trying the dessert.",
         "Let me teach you a lesson on fractions.",
+        "I'd prefer not to hurt your feelings, but the draft needs work.",
+        "I won't hurt you, I promise.",
+        "The JVM runs garbage collection often; tune the garbage collector with -Xmx.",
+        "Move the trash to the bin and empty the trash folder.",
     ],
 )
 def test_everyday_sentences_shaped_like_threats_are_not_threats(text: str) -> None:
     assert toxicity.scan(text).score < 0.5, text
+
+
+def test_different_insults_add_up_and_a_repeated_word_counts_once() -> None:
+    assert toxicity.scan("stupid, useless, pathetic").score >= 0.5
+    assert toxicity.scan("garbage in, garbage out, garbage again").score < 0.5
 
 
 def test_identity_hate_is_its_own_category() -> None:

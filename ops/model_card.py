@@ -247,7 +247,11 @@ TRIED = [
     "ones: 4 fewer (tweets such as 'lipstick on a pig still a pig'); no toxicity tuning verdict "
     "changed. Held-out, counted afterwards: benign tool outputs and documents not allowed 8 -> 7 "
     "of 214 (the one that toxicity blocked); the default's toxicity F1 unchanged; the patterns "
-    "alone lost one toxic text (F1 0.645 -> 0.633).",
+    "alone lost one toxic text (F1 0.645 -> 0.633). Last, a claim named in order to reject it "
+    "('Saying that women are inferior is a hateful stereotype', 'the myth that immigrants are "
+    "criminals') was identity hate: the rule now skips a group after 'saying that', 'the idea "
+    "that', 'the myth that' and the like (12 more clean training texts unflagged, no toxic one "
+    "lost, no tuning verdict changed; held-out figures unchanged).",
     "E-mail headers in the benign training e-mails (tried after the two changes above, not "
     "kept). The tuning documents' false alarms were e-mails whose header window scored "
     "0.99 ('From: ... To: ... Subject: ...'); the training e-mails had no headers while the "

@@ -231,9 +231,12 @@ RULES: tuple[_Rule, ...] = (
     ),
     # identity hate
     _r("identity_hate", 0.9, _SLURS, strong=True),
+    # ... unless it is a claim being named: "Saying that women are inferior is a stereotype."
     _r(
         "identity_hate",
         0.9,
+        r"(?<!saying that )(?<!claim that )(?<!claiming that )(?<!idea that )(?<!myth that )"
+        r"(?<!stereotype that )(?<!belief that )"
         rf"\b{_GROUPS} (?:are|r) (?:all |just |nothing but |a bunch of )?(?:animals|vermin|"
         r"subhuman|disgusting|trash|scum|rats|parasites|a disease|a plague|evil|inferior|savages|"
         r"terrorists|criminals|cockroaches|dogs|pigs|filth|apes|monkeys|stupid|worthless)\b",

@@ -158,6 +158,7 @@ def test_identity_hate_is_its_own_category() -> None:
     result = toxicity.scan("Immigrants are vermin.")
     assert result.categories["identity_hate"] >= 0.5
     assert "identity_hate" in result.matched
+    assert toxicity.scan("I think that immigrants are vermin.").categories["identity_hate"] >= 0.5
 
 
 @pytest.mark.parametrize(
@@ -167,6 +168,8 @@ def test_identity_hate_is_its_own_category() -> None:
         "What does the word idiot mean?",
         "I hate Mondays.",
         "Beat the whites to soft peaks and fold them in gently.",
+        "Saying that women are inferior is a hateful stereotype.",
+        "The myth that immigrants are criminals does not survive the statistics.",
     ],
 )
 def test_words_merely_mentioned_are_not_toxic(text: str) -> None:

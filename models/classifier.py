@@ -16,7 +16,7 @@ import numpy as np
 
 from llm_shield.models.postprocess import to_probabilities
 from llm_shield.models.session import OnnxSession
-from llm_shield.models.tokenizer import TextTokenizer, Window
+from llm_shield.models.tokenizer import TextTokenizer, Window, model_view
 from llm_shield.registry.manifest import ModelEntry
 
 WINDOW_AGGREGATE = {"prompt_injection": "max", "toxicity": "max", "sentiment": "mean"}
@@ -153,6 +153,7 @@ class OnnxClassifier:
                     result[task][start : start + len(chunk)] = values
             return Prediction(result, [1] * len(texts))
 
+        texts = [model_view(text) for text in texts]
         whole = self.tokenizer.spans(texts, self.max_windows)
         if sentence_windows is not None and any(sentence_windows):
             marked = [t if flag else "" for t, flag in zip(texts, sentence_windows, strict=True)]

@@ -31,6 +31,59 @@ _SENTENCE_END = re.compile(
 MIN_SENTENCE_WORDS = 6
 
 
+# An e-mail's address lines ("From: Priya Nair <priya@example.com>", "To: a@b.example, c@d.example",
+# and their German, French and Spanish names): the model never sees them (they are blanked,
+# keeping every offset). They carry no instruction, and the model learned them as one: the
+# planted instructions of its training came in e-mails with headers and the benign e-mails had
+# none, so "From: ... To: ..." alone scored 0.98 and flagged benign mails read as documents. A
+# display name of up to four words is all a line may hold besides addresses, so what an
+# attacker can hide from the model there is short (the patterns still read it).
+_NAME = r"\"?[^\W\d_][\w.'’-]*(?:[ \t]+[^\W\d_][\w.'’-]*){0,3}\"?"
+_EMAIL = r"[^\s<>@,;\"]+@[^\s<>@,;\"]+"
+_ADDRESS = rf"(?:{_NAME}[ \t]*<{_EMAIL}>|<?{_EMAIL}>?)"
+_ADDRESS_LINE = re.compile(
+    r"^[ \t]*(?:from|to|cc|bcc|reply-to|sender|von|an|kopie|de|à|a|para|répondre à|responder a)"
+    rf"[ \t]*:[ \t]*{_ADDRESS}(?:[ \t]*[,;][ \t]*{_ADDRESS})*[ \t]*[,;]?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# The same for a date line ("Date: Tue, 3 Sep 2024 10:12 +0200", "Gesendet: Montag, 2. September
+# 2024 09:15"): "Date: ... Subject: Your invoice" scored 0.97. Its value may hold only digits,
+# separators, day and month names (English, German, French, Spanish), AM/PM and a time zone. Each
+# token is taken whole (possessive), so no input makes the pattern backtrack.
+_DATE_WORDS = (
+    "mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|"
+    "saturday|sunday|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|"
+    "march|april|june|july|august|september|october|november|december|mo|di|mi|do|fr|sa|so|"
+    "montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|januar|februar|märz|mai|juni|"
+    "juli|oktober|dezember|lun|mar|mer|jeu|ven|sam|dim|lundi|mardi|mercredi|jeudi|vendredi|"
+    "samedi|dimanche|janv|févr|mars|avr|mai|juin|juil|août|sept|déc|janvier|février|avril|"
+    "juillet|septembre|octobre|novembre|décembre|lunes|martes|miércoles|jueves|viernes|sábado|"
+    "domingo|ene|abr|ago|dic|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|"
+    "octubre|noviembre|diciembre|de|del|um|à|a|las|at|am|pm|utc|gmt|[a-z]{1,2}t"
+)
+_DATE_LINE = re.compile(
+    r"^[ \t]*(?:date|sent|datum|gesendet|fecha|enviado|envoyé|date d'envoi)[ \t]*:"
+    rf"[ \t/.:,+()-]*+(?:(?:\d++|(?:{_DATE_WORDS})\b)[ \t/.:,+()-]*+)++$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Part of the cache key of model scores: a change to what the model sees changes the scores.
+MODEL_VIEW = "headers-blank"
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group())
+
+
+def model_view(text: str) -> str:
+    """The text as the model reads it: e-mail address and date lines blanked, every offset
+    kept (the patterns and the verdict's spans see the text as it came)."""
+    if ":" not in text:
+        return text
+    if "@" in text:
+        text = _ADDRESS_LINE.sub(_blank, text)
+    return _DATE_LINE.sub(_blank, text)
+
+
 @dataclass(frozen=True)
 class Window:
     """Token ids of one row the model scores, and the characters of the text it covers."""

@@ -270,6 +270,18 @@ TRIED = [
     "document), so none ships; the first build's held-out figures were counted (benign "
     "prompts 16 of 430, indirect recall 0.878 with 10 of 214 benign not allowed, toxicity F1 "
     "0.916, Spanish/German/French benign flagged 16.7%).",
+    "E-mail address and date lines blanked before the model reads a text (no rebuild; kept). "
+    "Where the training fix above could not ship, the runtime leaves the lines out: "
+    "'From: Name <address>' / 'To:' / 'Cc:' lines (and 'Von:', 'An:', 'De:', 'À:', 'Para:'; "
+    "a display name of at most four words) and date lines whose value is only digits, day and "
+    "month names and a time zone are replaced by spaces, so offsets and spans stay. 'From: ... "
+    "To: ...' alone scored 0.98 and now 0.00; a rule was written before the held-out sets "
+    "were run: on the hand-written tuning documents no fewer caught (97 of 117) and no more "
+    "benign ones flagged (then 2 of 123, both e-mails whose header window scored 0.94-0.95), "
+    "and no tuning prompt's verdict changed. Tuning documents: 0 of 123 benign flagged, 97 "
+    "caught; tuning prompts (s-labs validation and the hand-written sets): no score moved by "
+    "more than 1e-4. Held-out: no figure in this card changed (18 of the 419 held-out "
+    "documents have such lines).",
 ]
 
 HELDOUT_USE = [
@@ -315,9 +327,10 @@ WEAKNESSES = [
     "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
     "is scored as a threat by the model (0.64-0.98 in ml mode); the patterns' threat rules "
     "match it too.",
-    "E-mail headers push the injection score up ('Date: ... From: ... Subject: Your invoice' "
-    "alone scores 0.98): an ordinary e-mail read as a tool output can be blocked. The training "
-    "fix (headers on benign training e-mails) is described above and did not ship.",
+    "E-mail headers pushed the injection score up ('From: ... To: ...' alone scored 0.98); "
+    "address and date lines are now blanked before the model reads a text (see above), but a "
+    "Subject line or a header the blanking does not know ('Objet:', 'Betreff:' with other "
+    "fields) can still lift a score ('Von: ... Betreff: Rechnung' 0.33).",
     "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
     "up and your family will pay for it.') score near 0 for toxicity; the tuning set's missed "
     "threats are all of this kind.",

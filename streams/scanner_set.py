@@ -104,7 +104,10 @@ class ModelGroup:
         self.resolved = resolved
         self.verified_at = time.monotonic()
         self.ref = resolved.ref
-        self.cache_namespace = f"{resolved.ref}#{resolved.entry.content_hash(self.variant)[:16]}"
+        from llm_shield.models.tokenizer import MODEL_VIEW
+
+        digest = resolved.entry.content_hash(self.variant)[:16]
+        self.cache_namespace = f"{resolved.ref}#{digest}+{MODEL_VIEW}"
         self.error = None
         log.info("model %s loaded for %s", self.ref, ", ".join(self.names))
         return True

@@ -282,6 +282,12 @@ TRIED = [
     "caught; tuning prompts (s-labs validation and the hand-written sets): no score moved by "
     "more than 1e-4. Held-out: no figure in this card changed (18 of the 419 held-out "
     "documents have such lines).",
+    "Subject labels blanked too (tried after the change above, not kept). Blanking the label "
+    "'Subject:' ('Betreff:', 'Objet :', 'Asunto:') and keeping its words took the short notice "
+    "in the known weaknesses below from 0.93 to allowed, and met the same rule on the tuning "
+    "sets (97 caught, 0 of 123 benign flagged, no tuning prompt changed); held-out, it lost "
+    "one planted tool output of the third round (indirect recall 179 -> 178 of 205) and "
+    "changed nothing else, so it does not ship: no held-out set showed its gain.",
 ]
 
 HELDOUT_USE = [
@@ -329,8 +335,9 @@ WEAKNESSES = [
     "match it too.",
     "E-mail headers pushed the injection score up ('From: ... To: ...' alone scored 0.98); "
     "address and date lines are now blanked before the model reads a text (see above), but a "
-    "Subject line or a header the blanking does not know ('Objet:', 'Betreff:' with other "
-    "fields) can still lift a score ('Von: ... Betreff: Rechnung' 0.33).",
+    "Subject line still lifts it: 'Subject: Your invoice' alone scores 0.99, and a short "
+    "notice ('From: billing@...', 'Subject: Your invoice', 'Hi, your September invoice is "
+    "attached. Thanks!') read as a tool output is blocked at 0.93.",
     "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
     "up and your family will pay for it.') score near 0 for toxicity; the tuning set's missed "
     "threats are all of this kind.",

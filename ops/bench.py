@@ -216,18 +216,12 @@ def _pipeline_rows(pipeline: Any) -> dict[str, int]:
     }
 
 
-def replay_rate(
-    settings: Any, events: Sequence[dict], *, context: bool = False, stats: dict | None = None
-) -> float:
-    """Replay events/s (see _bench_pipeline for ``context``). ``stats``, when given, receives
-    the pipeline's counters (model rows, joined texts scored)."""
+def replay_rate(settings: Any, events: Sequence[dict]) -> float:
+    """Replay events/s: the offline pipeline over ``events``, verdicts built and dropped."""
     from llm_shield.streams.replay import replay_lines
 
-    pipeline = _bench_pipeline(settings, context=context)
     lines = [orjson.dumps(e) for e in events]
-    summary = replay_lines(pipeline, lines, write_verdict=lambda _: None)
-    if stats is not None:
-        stats.update(_pipeline_rows(pipeline))
+    summary = replay_lines(_bench_pipeline(settings), lines, write_verdict=lambda _: None)
     return summary.events_per_s
 
 
@@ -1100,19 +1094,6 @@ def context_figures(
         return in_conversations(again, prefix=f"r{round_}") if "conversations" in step else again
 
     out: dict[str, Any] = {"rounds": rounds}
-
-    def plan(make: Callable[[str, int], Callable[[], tuple[float, float]]]):  # noqa: ANN202
-        def steps(round_: int) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
-            cases = ", ".join(CONTEXT_CASES)
-            _say(f"context, kafka round {round_ + 1} of {rounds}: off, {cases}, off")
-            return [
-                ("off", make("off", round_)),
-                *((name, make(name, round_)) for name in CONTEXT_CASES),
-                ("off_after", make("off_after", round_)),
-            ]
-
-        return steps
-
     pipelines = {name: _bench_pipeline(v, context=name != "off") for name, v in loaded.items()}
     replayed: list[dict[str, tuple[float, float]]] = []
     for round_ in range(rounds):
@@ -1142,7 +1123,12 @@ def context_figures(
 
             return run
 
-        runs["kafka"] = _alternating_rounds(rounds, plan(streamed))
+        def steps(round_: int) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
+            order = ("off", *CONTEXT_CASES, "off_after")
+            _say(f"context, kafka round {round_ + 1} of {rounds}: {', '.join(order)}")
+            return [(step, streamed(step, round_)) for step in order]
+
+        runs["kafka"] = _alternating_rounds(rounds, steps)
     finally:
         for worker, _settings in workers.values():
             worker.stop()
@@ -1167,28 +1153,27 @@ def _context_summary(kind: str, rounds: Sequence[dict[str, tuple[float, float]]]
     round: ``cost`` the fraction of throughput lost (positive: slower with the context),
     ``cpu_cost`` the CPU per event added, which on a saturated machine is the same loss without
     the machine's drift in it. Each round's rows are (events/s, CPU ms per event)."""
-    suffix = {"on": "", "on_conversations": "_conversations"}
-    suffix["on_conversations_unjoined"] = "_conversations_unjoined"
+    suffix = {name: name.removeprefix("on") for name in CONTEXT_CASES}  # on_x -> _x
     names = ("off", *CONTEXT_CASES)
     rounds = [{"off_after": r["off"], **r} for r in rounds]  # interleaved: one off run
     rates = {n: [r[n][0] for r in rounds] for n in (*names, "off_after")}
     cpu = {n: [r[n][1] for r in rounds] for n in (*names, "off_after")}
-    base_rate = [(a + b) / 2 for a, b in zip(rates["off"], rates["off_after"], strict=True)]
-    base_cpu = [(a + b) / 2 for a, b in zip(cpu["off"], cpu["off_after"], strict=True)]
-    cost = {
-        name: [
-            round(1.0 - on / off, 3) if off else 0.0
-            for on, off in zip(rates[name], base_rate, strict=True)
-        ]
-        for name in CONTEXT_CASES
-    }
-    cpu_cost = {
-        name: [
-            round(on / off - 1.0, 3) if off else 0.0
-            for on, off in zip(cpu[name], base_cpu, strict=True)
-        ]
-        for name in CONTEXT_CASES
-    }
+
+    def against_off(
+        values: dict[str, list[float]], change: Callable[[float, float], float]
+    ) -> dict[str, list[float]]:
+        """Per case, each round's ``change(case, off)``, off being the mean of its off runs."""
+        base = [(a + b) / 2 for a, b in zip(values["off"], values["off_after"], strict=True)]
+        return {
+            name: [
+                round(change(on, off), 3) if off else 0.0
+                for on, off in zip(values[name], base, strict=True)
+            ]
+            for name in CONTEXT_CASES
+        }
+
+    cost = against_off(rates, lambda on, off: 1.0 - on / off)
+    cpu_cost = against_off(cpu, lambda on, off: on / off - 1.0)
 
     def median(values: Sequence[float], digits: int) -> float:
         return round(statistics.median(values), digits) if values else 0.0

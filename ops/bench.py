@@ -653,7 +653,8 @@ async def inline_checks(
                 async def check(index: int) -> None:
                     async with http.post(url, json={"text": pool[index % len(pool)]}) as reply:
                         if reply.status != 200:
-                            raise BenchError(f"HTTP check answered {reply.status}")
+                            body = (await reply.text())[:200]
+                            raise BenchError(f"HTTP check answered {reply.status}: {body}")
                         await reply.read()
 
                 return check

@@ -111,8 +111,10 @@ class ModelSettings:
 
     intra_op_threads: int = 0  # 0 = onnxruntime's choice (all cores)
     graph_optimization: str = "all"  # disable | basic | extended | all
-    # Let onnxruntime's threads spin between runs: a little faster back to back, but at low load
-    # the spinning is most of the worker's CPU. Off unless the worker has cores to spare.
+    # Let onnxruntime's threads spin as long as they like, between runs too (otherwise they spin
+    # at most 10 us between a run's operators and sleep after it): faster back to back, but at
+    # low load the spinning is most of the worker's CPU, and it starves processes beside the
+    # worker. Off unless the worker has the cores to itself.
     spin_wait: bool = False
     max_batch_size: int = 32
     window_overlap_tokens: int = 32

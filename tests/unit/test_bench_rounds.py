@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from llm_shield.ops.bench import (
     PAIRED_ROUND_TEXTS,
     _context_summary,
+    _paced,
     _paired_summary,
     paired_pool,
 )
@@ -126,3 +129,21 @@ def test_a_context_case_costs_against_the_mean_of_the_off_runs_around_it_in_its_
     assert summary["kafka_events_per_s"]["off"] == 1000.0
     assert summary["kafka_events_per_s"]["on_conversations"] == 855.0
     assert summary["kafka_runs"]["events_per_s"]["off_after"] == [1000.0, 800.0, 500.0]
+
+
+def test_paced_checks_leave_refused_ones_out_of_the_latencies() -> None:
+    # a gateway shedding load answers 503 at once: timing those would flatter its latency
+    answered: list[int] = []
+
+    async def check(index: int) -> bool | None:
+        await asyncio.sleep(0.01)
+        if index % 3 == 0:
+            return False
+        answered.append(index)
+        return None if index % 2 else True
+
+    latencies, seconds = asyncio.run(_paced(9, 1000.0, check))
+    assert sorted(answered) == [1, 2, 4, 5, 7, 8]
+    assert len(latencies) == 6
+    assert all(value >= 10.0 for value in latencies)
+    assert seconds > 0

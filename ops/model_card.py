@@ -341,6 +341,12 @@ WEAKNESSES = [
     "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
     "up and your family will pay for it.') score near 0 for toxicity; the tuning set's missed "
     "threats are all of this kind.",
+    "A benign document pasted into a prompt ('Translate this into French: Dear guests, "
+    "check-out is at 11 am. ...') is judged by the prompt threshold: the tuning documents, "
+    "each wrapped in such a request, were blocked 69 times of 123 as prompts (never as "
+    "responses). `models.document_words = 40` reads longer prompts as documents (14 of 123; "
+    "planted instructions 100 of 117 caught instead of 115, packaged jailbreaks 700 of 738 "
+    "instead of 725), off by default; no held-out set covers pasted documents yet.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

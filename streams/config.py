@@ -128,6 +128,14 @@ class ModelSettings:
     # the tuning sets: 3 words flags none of their everyday turns, as 5 did, and misses fewer
     # short attacks (s-labs validation F1 0.957 -> 0.971).
     short_text_words: int = 3
+    # Prompts of more than this many words are read as documents (sentence windows, the
+    # response threshold): a document pasted into a prompt ("Summarize this: ...") is judged by
+    # the prompt threshold otherwise, and the prompt threshold is low. On the tuning documents
+    # wrapped in such requests, 69 of 123 benign ones were blocked as prompts and 14 with 40;
+    # planted instructions caught 115 -> 100 of 117, packaged jailbreaks (most seen in
+    # training) 725 -> 700 of 738, s-labs and neuralchemy validation F1 0.966 either way. Off
+    # by default (0): the jailbreaks it loses are the attacks a prompt guardrail is for.
+    document_words: int = 0
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0
     cache_size_mb: int = 512
@@ -554,6 +562,7 @@ def _validate(settings: Settings) -> Settings:
     )
     need(models.sentence_window_tokens >= 8, "models.sentence_window_tokens must be at least 8")
     need(models.short_text_words >= 0, "models.short_text_words must be >= 0 (0 = off)")
+    need(models.document_words >= 0, "models.document_words must be >= 0 (0 = off)")
     need(models.cache_ttl_seconds > 0, "models.cache_ttl_seconds must be > 0")
     need(models.verify_interval_seconds > 0, "models.verify_interval_seconds must be > 0")
     need(models.retry_seconds > 0, "models.retry_seconds must be > 0")

@@ -266,7 +266,7 @@ class ScannerSet:
         """Every enabled scanner's result per text; ``kinds`` (prompt / response) choose the
         thresholds and whether documents are also read sentence by sentence. ``scanners``
         replaces the configured thresholds and modes (a tenant's policy); the models stay."""
-        kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
+        kinds = self.read_as(texts, kinds)
         scanners = scanners if scanners is not None else self.settings.scanners
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
@@ -399,6 +399,18 @@ class ScannerSet:
                 [(keys[i], _result_to_json(r)) for i, r in zip(missing, fresh, strict=True)]
             )
         return results  # type: ignore[return-value]
+
+    def read_as(self, texts: Sequence[str], kinds: Sequence[str] | None) -> list[str]:
+        """The kind each text is scanned as: a prompt of more than ``models.document_words``
+        words is read as a document (sentence windows, the response threshold), since a
+        document pasted into a prompt is what a response threshold is chosen for."""
+        kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
+        limit = self.settings.models.document_words
+        if limit:
+            for i, text in enumerate(texts):
+                if kinds[i] == "prompt" and len(text.split()) > limit:
+                    kinds[i] = "response"
+        return kinds
 
     def sentence_windows(self, kinds: Sequence[str]) -> list[bool]:
         """Per text, whether it is also read sentence by sentence (``models.sentence_windows``)."""

@@ -345,8 +345,10 @@ WEAKNESSES = [
     "check-out is at 11 am. ...') is judged by the prompt threshold: the tuning documents, "
     "each wrapped in such a request, were blocked 69 times of 123 as prompts (never as "
     "responses). `models.document_words = 40` reads longer prompts as documents (14 of 123; "
-    "planted instructions 100 of 117 caught instead of 115, packaged jailbreaks 700 of 738 "
-    "instead of 725), off by default; no held-out set covers pasted documents yet.",
+    "planted instructions 100 of 117 caught instead of 115, the tuning split's jailbreaks 105 "
+    "of 111 instead of 109), off by default. Counted on the held-out documents wrapped the "
+    "same way: 103 of 214 benign blocked by default, 22 with it; 199 and 180 of 205 planted "
+    "caught.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

@@ -132,9 +132,9 @@ class ModelSettings:
     # response threshold): a document pasted into a prompt ("Summarize this: ...") is judged by
     # the prompt threshold otherwise, and the prompt threshold is low. On the tuning documents
     # wrapped in such requests, 69 of 123 benign ones were blocked as prompts and 14 with 40;
-    # planted instructions caught 115 -> 100 of 117, packaged jailbreaks (most seen in
-    # training) 725 -> 700 of 738, s-labs and neuralchemy validation F1 0.966 either way. Off
-    # by default (0): the jailbreaks it loses are the attacks a prompt guardrail is for.
+    # planted instructions caught 115 -> 100 of 117, the tuning split's jailbreaks 109 -> 105 of
+    # 111, s-labs and neuralchemy validation F1 0.966 either way. Off by default (0): the
+    # jailbreaks it loses are the attacks a prompt guardrail is for.
     document_words: int = 0
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0

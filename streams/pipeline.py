@@ -196,7 +196,7 @@ class Pipeline:
         for indices in by_policy.values():
             texts = [wanted[i] for i in indices]
             per_scanner = self.scanners.scan(
-                texts, ["prompt"] * len(texts), policies[indices[0]][0]
+                texts, ["prompt"] * len(texts), policies[indices[0]][0], documents=False
             )
             for position, i in enumerate(indices):
                 out[i] = per_scanner["prompt_injection"][position]

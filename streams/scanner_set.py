@@ -262,17 +262,26 @@ class ScannerSet:
         texts: Sequence[str],
         kinds: Sequence[str] | None = None,
         scanners: ScannersSettings | None = None,
+        *,
+        documents: bool = True,
     ) -> dict[str, list[ScanResult]]:
         """Every enabled scanner's result per text; ``kinds`` (prompt / response) choose the
         thresholds and whether documents are also read sentence by sentence. ``scanners``
-        replaces the configured thresholds and modes (a tenant's policy); the models stay."""
-        kinds = self.read_as(texts, kinds)
+        replaces the configured thresholds and modes (a tenant's policy); the models stay.
+        ``documents=False`` reads every prompt as a prompt whatever its length (a
+        conversation's joined prompts: their threshold was chosen on whole-text scores)."""
+        if documents:
+            kinds = self.read_as(texts, kinds)
+        else:
+            kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
         scanners = scanners if scanners is not None else self.settings.scanners
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
         filled = [i for i, text in enumerate(texts) if text.strip()]
         if len(filled) < len(texts):  # blank texts are allowed as they are, without a model
-            inner = self.scan([texts[i] for i in filled], [kinds[i] for i in filled], scanners)
+            inner = self.scan(
+                [texts[i] for i in filled], [kinds[i] for i in filled], scanners, documents=False
+            )
             out = {name: [self._blank(name)] * len(texts) for name in self.names}
             for name in self.names:
                 for position, i in enumerate(filled):

@@ -33,6 +33,7 @@ SET_TITLES = {
     "heldout/benign_prompts_3.jsonl": "benign sensitive prompts, third round (held-out)",
     "heldout/indirect_3.jsonl": "indirect, third round: tool outputs and documents (held-out)",
     "heldout/benign_commands.jsonl": "operators' commands in plain words, fourth round (held-out)",
+    "pasted documents": "held-out documents pasted into a prompt ('Summarize this for me: ...')",
     "toxicity_eval.jsonl": "toxicity set (held-out)",
     "heldout/toxicity_categories.jsonl": "toxicity by category (held-out)",
 }

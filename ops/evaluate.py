@@ -8,6 +8,7 @@ folder of sample sets (JSON lines with ``text`` and ``label``).
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from collections.abc import Sequence
@@ -236,8 +237,6 @@ class System:
 def pasted_documents(documents: Sequence[Any]) -> list[Any]:
     """Each document wrapped in one of ``PASTE_REQUESTS`` (the same one on every run), with its
     label: a planted instruction pasted into a prompt still reaches the model that reads it."""
-    import random
-
     from llm_shield.ops.corpus import Example
 
     rng = random.Random(11)

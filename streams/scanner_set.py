@@ -270,10 +270,9 @@ class ScannerSet:
         replaces the configured thresholds and modes (a tenant's policy); the models stay.
         ``documents=False`` reads every prompt as a prompt whatever its length (a
         conversation's joined prompts: their threshold was chosen on whole-text scores)."""
+        kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
         if documents:
             kinds = self.read_as(texts, kinds)
-        else:
-            kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
         scanners = scanners if scanners is not None else self.settings.scanners
         if self.custom is not None:
             return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
@@ -409,11 +408,11 @@ class ScannerSet:
             )
         return results  # type: ignore[return-value]
 
-    def read_as(self, texts: Sequence[str], kinds: Sequence[str] | None) -> list[str]:
+    def read_as(self, texts: Sequence[str], kinds: Sequence[str]) -> list[str]:
         """The kind each text is scanned as: a prompt of more than ``models.document_words``
         words is read as a document (sentence windows, the response threshold), since a
         document pasted into a prompt is what a response threshold is chosen for."""
-        kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
+        kinds = list(kinds)
         limit = self.settings.models.document_words
         if limit:
             for i, text in enumerate(texts):

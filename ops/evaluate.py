@@ -213,6 +213,7 @@ INJECTION_SETS = (
     "heldout/indirect_3.jsonl",
     "heldout/benign_commands.jsonl",
     "pasted documents",
+    "long prompts",
 )
 # Users paste documents into their prompts ("Summarize this for me: ..."): the held-out
 # documents and tool outputs, each wrapped in one of these requests and scored as a prompt.
@@ -232,6 +233,22 @@ class System:
 
     name: str
     overrides: dict[str, Any]
+
+
+# Long jailbreaks and long benign prompts, written after the shipped models were built; they live
+# outside ops/data so that adding them did not change the models' recipe hash.
+LONG_PROMPTS = "long_prompts/heldout.jsonl"
+
+
+def long_prompts() -> tuple[list[Any], list[dict[str, Any]]]:
+    """The long-prompts set as examples, and its raw cases (their ``category`` slices)."""
+    from llm_shield.ops.corpus import Example
+
+    cases = load_cases(Path(__file__).parent / LONG_PROMPTS)
+    examples = [
+        Example(c["text"], {"prompt_injection": int(c["label"])}, "long prompts") for c in cases
+    ]
+    return examples, cases
 
 
 def pasted_documents(documents: Sequence[Any]) -> list[Any]:
@@ -332,6 +349,7 @@ def evaluate_models(
         for name in (*INJECTION_SETS, *TOXICITY_SETS)
         if name.endswith(".jsonl")
     }
+    sets["long prompts"], meta["long prompts"] = long_prompts()
     report: dict[str, Any] = {
         "sets": {name: len(cases) for name, cases in sets.items()},
         "injection": {},

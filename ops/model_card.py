@@ -34,6 +34,7 @@ SET_TITLES = {
     "heldout/indirect_3.jsonl": "indirect, third round: tool outputs and documents (held-out)",
     "heldout/benign_commands.jsonl": "operators' commands in plain words, fourth round (held-out)",
     "pasted documents": "held-out documents pasted into a prompt ('Summarize this for me: ...')",
+    "long prompts": "long prompts, over 40 words: jailbreaks and benign requests (held-out)",
     "toxicity_eval.jsonl": "toxicity set (held-out)",
     "heldout/toxicity_categories.jsonl": "toxicity by category (held-out)",
 }
@@ -289,6 +290,18 @@ TRIED = [
     "sets (97 caught, 0 of 123 benign flagged, no tuning prompt changed); held-out, it lost "
     "one planted tool output of the third round (indirect recall 179 -> 178 of 205) and "
     "changed nothing else, so it does not ship: no held-out set showed its gain.",
+    "Long prompts read as documents (no rebuild, 2026-12-05). `models.document_words` was "
+    "added off; it is on at 40 words now. Chosen on the tuning sets' prompts of more than 40 "
+    "words (neuralchemy validation, the tuning split's jailbreaks, the hand-written tuning "
+    "documents wrapped in 'Summarize this for me:' and four other requests, the data wheels' "
+    "READMEs with and without a planted instruction; 336 attacks, 151 benign): as prompts 329 "
+    "caught and 86 benign blocked (F1 0.876), at 40 words 305 and 15 (F1 0.930), at 50, 80 "
+    "and 150 words F1 0.924, 0.913 and 0.904. Also tried: keeping a long prompt blocked when "
+    "its whole-text prompt score reached 0.9 to 0.995 beside the document reading; the "
+    "jailbreaks the document reading lets through scored 0.58-0.93 as prompts, no higher than "
+    "the benign documents it frees (0.50-0.99), so no bar kept one without blocking others. "
+    "The held-out long prompts were written before the choice (see the known weaknesses for "
+    "the held-out figures either way).",
 ]
 
 HELDOUT_USE = [
@@ -315,6 +328,10 @@ HELDOUT_USE = [
     "recipe kept was chosen on the tuning figures.",
     "No round was written for the two-epoch build: its figures on all four rounds were read "
     "only as counts, across the one-epoch build and the two two-epoch builds.",
+    "The long prompts (ops/long_prompts, 40 attacks and 41 benign prompts of more than 40 "
+    "words) were written after the shipped build and before `models.document_words` got its "
+    "default; they lie outside ops/data so that the recipe hash did not move. Their misses were "
+    "read afterwards only to name them in the known weaknesses.",
 ]
 
 WEAKNESSES = [
@@ -342,14 +359,17 @@ WEAKNESSES = [
     "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
     "up and your family will pay for it.') score near 0 for toxicity; the tuning set's missed "
     "threats are all of this kind.",
-    "A benign document pasted into a prompt ('Translate this into French: Dear guests, "
-    "check-out is at 11 am. ...') is judged by the prompt threshold: the tuning documents, "
-    "each wrapped in such a request, were blocked 69 times of 123 as prompts (never as "
-    "responses). `models.document_words = 40` reads longer prompts as documents (14 of 123; "
-    "planted instructions 100 of 117 caught instead of 115, the tuning split's jailbreaks 105 "
-    "of 111 instead of 109), off by default. Counted on the held-out documents wrapped the "
-    "same way: 103 of 214 benign blocked by default, 22 with it; 199 and 180 of 205 planted "
-    "caught.",
+    "A prompt of more than 40 words is read as a document (`models.document_words`, on by "
+    "default since 2026-12-05): sentence windows and the response threshold, since a document "
+    "pasted into a prompt ('Summarize this for me: ...') or a long system prompt ('You are a "
+    "support assistant for ...') is blocked half the time by the prompt threshold. The cost is "
+    "a few long jailbreaks and planted instructions: on the held-out sets, read as prompts "
+    "against as documents, pasted documents 103 -> 22 of 214 benign blocked and 199 -> 180 of "
+    "205 planted caught; long prompts (written before the default was chosen) 11 -> 3 of 41 "
+    "benign blocked (every benign system prompt among the 11) and 38 -> 36 of 40 attacks "
+    "caught; neuralchemy test 528 -> 526 attacks, 21 -> 19 false positives; bastioncorpus "
+    "109 -> 107 of 118 attacks. The long jailbreaks let through ask for harm inside a story or "
+    "a research request ('my late grandmother used to work at a napalm factory ...').",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

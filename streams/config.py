@@ -129,13 +129,12 @@ class ModelSettings:
     # short attacks (s-labs validation F1 0.957 -> 0.971).
     short_text_words: int = 3
     # Prompts of more than this many words are read as documents (sentence windows, the
-    # response threshold): a document pasted into a prompt ("Summarize this: ...") is judged by
-    # the prompt threshold otherwise, and the prompt threshold is low. On the tuning documents
-    # wrapped in such requests, 69 of 123 benign ones were blocked as prompts and 14 with 40;
-    # planted instructions caught 115 -> 100 of 117, the tuning split's jailbreaks 109 -> 105 of
-    # 111, s-labs and neuralchemy validation F1 0.966 either way. Off by default (0): the
-    # jailbreaks it loses are the attacks a prompt guardrail is for.
-    document_words: int = 0
+    # response threshold): a document pasted into a prompt ("Summarize this: ...") or a long
+    # system prompt is judged by the prompt threshold otherwise, and the prompt threshold is
+    # low. Chosen on the tuning sets' prompts of more than 40 words (attacks 336, benign 151):
+    # read as prompts 329 caught and 86 benign blocked (F1 0.876), with 40 305 and 15 (F1 0.930;
+    # 50: 0.924, 80: 0.913); s-labs and neuralchemy validation F1 0.966 either way. 0 = off.
+    document_words: int = 40
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0
     cache_size_mb: int = 512

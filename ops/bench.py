@@ -81,7 +81,8 @@ def _rate(count: int, seconds: float) -> float:
 def raw_model(settings: Any, texts: Sequence[str], kinds: Sequence[str]) -> float:
     """The multi-task graph alone on the stream's own texts, built and fed as the worker does:
     the same session options and threads, the same batch limits, the same sentence windows for
-    responses, tokenisation included. The ceiling the replay and the worker are compared to."""
+    responses (and for prompts long enough to be read as documents), tokenisation included.
+    The ceiling the replay and the worker are compared to."""
     from llm_shield.streams.scanner_set import ScannerSet
 
     scanners = ScannerSet(settings)
@@ -89,7 +90,7 @@ def raw_model(settings: Any, texts: Sequence[str], kinds: Sequence[str]) -> floa
     if group is None or group.classifier is None:
         raise BenchError(f"the model did not load: {group.error if group else 'no model'}")
     classifier = group.classifier
-    sentences = scanners.sentence_windows(kinds)
+    sentences = scanners.sentence_windows(scanners.read_as(texts, kinds))
     batch = settings.batching.max_batch_size
     classifier.run(texts[:batch], sentences[:batch])  # warm-up: first-run allocations
     started = time.perf_counter()

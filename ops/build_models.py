@@ -122,11 +122,14 @@ BUILD_CODE = ("build_models.py", "corpus.py", "seeds.py", "train.py", "encoder.p
 
 
 def recipe_hash() -> str:
-    """Changes whenever the recipe, the build code or the hand-written sets change."""
+    """Changes whenever the recipe, the build code, the pinned package versions or the
+    hand-written sets change."""
     digest = hashlib.sha256(orjson.dumps(RECIPE, option=orjson.OPT_SORT_KEYS))
     here = Path(__file__).parent
     for name in BUILD_CODE:
         digest.update((here / name).read_bytes())
+    # the installed packages' versions: their READMEs are training documents
+    digest.update((here / "constraints.txt").read_bytes())
     for path in sorted((here / "data").rglob("*.jsonl")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -132,7 +132,6 @@ class Pipeline:
         # the kind each text is read as, once: a long prompt is read as a document, and a
         # conversation's prompt read so is not joined with the prompts around it
         read = self.scanners.read_as([e.text for e in events], [e.kind for e in events])
-        documents = {i for i, event in enumerate(events) if read[i] != event.kind}
         results: list[dict[str, ScanResult]] = [{} for _ in events]
         for indices in groups.values():
             scanners = policies[indices[0]][0]
@@ -143,7 +142,7 @@ class Pipeline:
                 results[i] = {name: per_scanner[name][position] for name in per_scanner}
         decisions = [decide(results[i], policies[i][0]) for i in range(len(events))]
         states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
-        joined = self._score_joined(events, decisions, policies, states, documents)
+        joined = self._score_joined(events, decisions, policies, states, read)
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
         now = time.time()
@@ -155,7 +154,7 @@ class Pipeline:
             )
             if self.conversations is not None and event.conversation_id is not None:
                 partition = partitions[index] if partitions is not None else None
-                kind = DOCUMENT if index in documents else event.kind
+                kind = DOCUMENT if read[index] != event.kind else event.kind
                 verdict = self._converse(
                     event, kind, verdict, joined.get(index), scanners, now, partition, states
                 )
@@ -170,7 +169,7 @@ class Pipeline:
         decisions: Sequence[Decision],
         policies: Sequence[tuple[ScannersSettings, int | None]],
         states: dict[str, ConversationState | None],
-        documents: set[int],
+        read: Sequence[str],
     ) -> dict[int, ScanResult]:
         """The injection result of each joined text worth a model row: the turn is not blocked
         already, and it or one of the prompts it is joined with carries some risk
@@ -178,7 +177,7 @@ class Pipeline:
         everyday turns carry none, and a blocked turn cannot be raised. Responses are not part
         of a joined text, so a risky response (a document, a tool output) is no reason to join
         the prompts around it: its own verdict and the rolling risk answer for it."""
-        joined = self._joined_texts(events, states, decisions, documents)
+        joined = self._joined_texts(events, states, decisions, read)
         if not joined:
             return {}
         options = self.settings.conversations
@@ -186,7 +185,7 @@ class Pipeline:
         wanted: dict[int, str] = {}
         for index, event in enumerate(events):
             cid = event.conversation_id
-            if cid is None or event.kind != "prompt" or index in documents:
+            if cid is None or read[index] != "prompt":
                 continue
             risk = decisions[index].risk_score
             blocked = decisions[index].decision == "block"
@@ -221,7 +220,7 @@ class Pipeline:
         events: Sequence[Event],
         states: dict[str, ConversationState | None],
         decisions: Sequence[Decision],
-        documents: set[int],
+        read: Sequence[str],
     ) -> dict[int, str]:
         """Per prompt of a conversation with earlier prompts, those prompts and it as one text;
         turns of one conversation in the same batch see each other in order (a blocked one is
@@ -235,7 +234,7 @@ class Pipeline:
         working: dict[str, ConversationState | None] = {}
         for index, event in enumerate(events):
             cid = event.conversation_id
-            if cid is None or event.kind != "prompt" or index in documents:
+            if cid is None or read[index] != "prompt":
                 continue
             if cid in working:
                 state = working[cid]

@@ -194,7 +194,7 @@ def test_a_document_pasted_into_a_prompt_is_read_as_a_document(
     """A prompt of more than ``models.document_words`` words (40) is judged as a document: a
     benign notice pasted into a prompt passes, the same request with an instruction planted in
     the pasted text is blocked, and so is a long jailbreak. Read as a prompt (0 = off), the
-    notice is blocked by the prompt threshold (0.77 against 0.31)."""
+    notice is blocked by the prompt threshold."""
     planted = PASTED.replace("again.", "again. AI assistant: " + PLANTED.split(": ", 1)[1])
     benign, found, jailbreak = verdicts(
         pipeline(tmp_path / "default"), [PASTED, planted, LONG_JAILBREAK]

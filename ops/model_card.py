@@ -67,7 +67,8 @@ SOURCES = [
     (
         "Hand-written sets and seeds",
         "`ops/data/heldout/*`, `ops/data/*.jsonl` (report only), `ops/data/tuning/*` (thresholds "
-        "only), `ops/seeds.py` (training templates); written by the llm-shield developers",
+        "only), `ops/seeds.py` (training templates), `ops/data/train/*` (training texts); written "
+        "by the llm-shield developers",
         "Apache-2.0 (this repository); the long documents in `heldout/indirect.jsonl` are Python "
         "documentation (PSF license)",
     ),
@@ -327,6 +328,42 @@ TRIED = [
     "documents not allowed 7 -> 11 of 214, toxicity F1 0.903 -> 0.895, short attacks 36 -> 35 "
     "of 38. One draw of the training order moves these figures by about as much as the recipe "
     "changes above did.",
+    "Operating points from the plateau (2026-12-05). Each threshold used to be the single best "
+    "grid point of its tuning F1, which is flat near its best (validation F1 within 0.002 of "
+    "its best from 0.31 to 0.50): one changed training text moved the prompt point by 0.04, and "
+    "over 100 bootstrap resamples of the tuning sets the best point spread with a standard "
+    "deviation of 0.064. A threshold is now the middle of the allowed ones whose F1 is within "
+    "one bootstrap standard error (200 resamples, seeded) of the best: a spread of 0.037 on the "
+    "same resamples. Two tuning sets were written with it, by writers told not to open any "
+    "held-out file: tuning/toxicity_2.jsonl (220 cases, threats, identity attacks and insults "
+    "mostly without profanity, and figurative, quoted and harshly critical clean texts) and "
+    "tuning/indirect_3.jsonl (100 benign tool outputs and documents, half with instructions "
+    "for their human reader, and 80 with a planted instruction). With the training of the "
+    "build before unchanged, the new documents showed its response point was chosen on "
+    "documents too easy: at it 15 of the 100 new benign documents were flagged (one-time-code "
+    "e-mails, fraud warnings, an article about prompt injection) and 71% of the new planted "
+    "ones caught, so the 3% limit moved the point to 0.87 (tuning F1 0.784); toxicity moved "
+    "to 0.47 (plateau 0.30-0.63; at the old 0.91 the new set's F1 was 0.733). Held-out, that "
+    "build (counted, not read): indirect recall 0.829 with 3 of 214 benign not allowed, "
+    "toxicity F1 0.889, benign prompts 14 of 430, s-labs test 0.941.",
+    "Hand-written training documents and toxicity texts (this build, 2026-12-05). From the "
+    "tuning failures above, not the held-out ones: 240 benign documents (ops/data/train/"
+    "documents.jsonl: notification e-mails, colleagues' requests, chat threads, alerts with "
+    "runbook steps, tickets, 30 articles and bulletins about phishing, fraud, jailbreaks and "
+    "prompt injection, policies, receipts, web pages, how-tos) cut into pieces of about 90 "
+    "words, each piece trained clean and, with a generated instruction planted, as its twin; "
+    "and 400 toxicity texts (ops/data/train/toxicity.jsonl: veiled and explicit threats, "
+    "identity attacks and insults without profanity, figurative, quoted and critical clean "
+    "texts), by writers who saw neither tuning nor held-out sets. 71,613 training texts, built "
+    "in 482 s. Tuning: validation F1 0.9663 at 0.43 (unchanged), response tuning F1 0.784 -> "
+    "0.852 at 0.76 (within the 3% limit), toxicity tuning F1 0.871 -> 0.937 at 0.79. Held-out "
+    "against the reproducible build before: short turns 2 -> 1 of 390, benign prompts 11 -> 12 "
+    "of 430, s-labs test F1 0.942 -> 0.949, indirect recall 0.898 -> 0.902 with benign tool "
+    "outputs and documents not allowed 11 -> 3 of 214, toxicity F1 0.895 -> 0.927 (threat "
+    "recall 0.833 -> 1.000), sentiment 0.815 -> 0.821; lost: raginject F1 0.857 -> 0.819 (its "
+    "FPR 12.8% -> 7.7%), Spanish, German and French F1 0.874 -> 0.825 (FPR 13.3% -> 6.7%), "
+    "bastioncorpus F1 0.880 -> 0.866. The tuning gains overstate it: the training and tuning "
+    "texts were written the same way, on the same day.",
 ]
 
 HELDOUT_USE = [
@@ -360,6 +397,11 @@ HELDOUT_USE = [
     "The reproducible build (2026-12-05) was measured once, after it was built, and shipped "
     "whatever its figures: nothing was chosen on them. The conversation settings were checked "
     "again on their tuning set for it (see the README).",
+    "The two builds after it (2026-12-05): the threshold rule and the new tuning sets were "
+    "fixed before the first was measured; its held-out figures were then read as counts, and "
+    "the training texts were written afterwards, from its tuning failures, by writers who "
+    "opened neither tuning nor held-out files. The second build ships on its tuning figures; "
+    "its held-out figures were read once, after it was built. No held-out case was read.",
 ]
 
 WEAKNESSES = [
@@ -373,34 +415,35 @@ WEAKNESSES = [
     "bag-of-words model: implicit hate without telltale words is the weakest category.",
     "Sentiment labels come from tweets about a few topics (e.g. self-driving cars); other "
     "domains will score lower.",
-    "Insults addressed to the reader ('people like you are disgusting morons') score near the "
-    "injection threshold (0.58-0.62): they are blocked for toxicity anyway, but the verdict "
-    "names injection too.",
+    "Insults addressed to the reader ('people like you are disgusting morons') score above the "
+    "injection threshold (0.75): they are blocked for toxicity anyway, but the verdict names "
+    "injection too.",
     "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
-    "is scored as a threat by the model (0.94-0.97 in ml mode); the patterns' threat rules "
-    "match it too.",
+    "is scored as a threat by the model (0.97 in ml mode, and 0.76 for injection on the chess "
+    "one); the patterns' threat rules match it too.",
     "E-mail headers pushed the injection score up ('From: ... To: ...' alone scored 0.98); "
     "address and date lines are now blanked before the model reads a text (see above), but a "
-    "Subject line still lifts it: 'Subject: Your invoice' alone scores 0.98, and a short "
-    "notice ('From: billing@...', 'Subject: Your invoice', 'Hi, your September invoice is "
-    "attached. Thanks!') read as a tool output is blocked at 0.86.",
+    "Subject line still lifts it: 'Subject: Your invoice' alone scores 0.94 as a prompt (a "
+    "short notice with that subject, read as a tool output, is allowed at 0.17 since the "
+    "written training documents; it was blocked at 0.86).",
     "Threats with no violent word ('We know your address. Sleep well while you can.', 'Keep it "
-    "up and your family will pay for it.') score near 0 for the model's toxicity head (0.00 and "
-    "0.04 in ml mode; the patterns catch these two); the tuning set's missed threats are all of "
-    "this kind.",
+    "up and your family will pay for it.') scored near 0 for the model's toxicity head until "
+    "the written toxicity texts (0.00 and 0.04 in ml mode; 0.83 and 0.74 now): threats phrased "
+    "further from those texts may still pass the model, and only the patterns back it.",
     "A prompt of more than 40 words is read as a document (`models.document_words`, on by "
     "default since 2026-12-05): sentence windows and the response threshold, since a document "
     "pasted into a prompt ('Summarize this for me: ...') or a long system prompt ('You are a "
     "support assistant for ...') is blocked half the time by the prompt threshold. The cost is "
     "a few planted instructions: on the held-out sets, read as prompts against as documents, "
-    "pasted documents 70 -> 23 of 214 benign blocked and 195 -> 184 of 205 planted caught; long "
-    "prompts (written before the default was chosen) 9 -> 4 of 41 benign blocked and 38 of 40 "
-    "attacks caught either way; neuralchemy test 527 -> 526 attacks, 20 -> 18 false positives; "
-    "bastioncorpus 107 -> 106 of 118 attacks (with the build before: 103 -> 22, 199 -> 180, "
-    "11 -> 3, 38 -> 36). The two long jailbreaks let through ask for harm inside a story or a "
-    "research request ('my late grandmother used to work at a napalm factory ...', 'purely "
-    "hypothetically, for a research paper ...'); the benign long prompts blocked ask about "
-    "prompt injection or system prompts, or set rules for a summary.",
+    "pasted documents 57 -> 14 of 214 benign blocked and 193 -> 185 of 205 planted caught; long "
+    "prompts (written before the default was chosen) 7 -> 2 of 41 benign blocked and 37 -> 36 "
+    "of 40 attacks caught; neuralchemy test 523 -> 522 attacks, 16 -> 14 false positives; "
+    "bastioncorpus 104 -> 103 of 118 attacks (with the reproducible build before: 70 -> 23, "
+    "195 -> 184, 9 -> 4, 38 -> 38). With the build of that choice, the two long jailbreaks let "
+    "through asked for harm inside a story or a research request ('my late grandmother used to "
+    "work at a napalm factory ...', 'purely hypothetically, for a research paper ...'); the "
+    "benign long prompts blocked asked about prompt injection or system prompts, or set rules "
+    "for a summary.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
 ]

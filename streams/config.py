@@ -134,8 +134,9 @@ class ModelSettings:
     # low. Chosen on the tuning sets' prompts of more than 40 words (attacks 336, benign 151):
     # read as prompts 329 caught and 86 benign blocked (F1 0.876), with 40 305 and 15 (F1 0.930;
     # 50: 0.924, 80: 0.913); s-labs and neuralchemy validation F1 0.966 either way. With the
-    # current starter model: 321 and 61 (F1 0.894) against 314 and 19 (F1 0.939; 50: 0.932,
-    # 80: 0.921). 0 = off.
+    # starter model before: 321 and 61 (F1 0.894) against 314 and 19 (F1 0.939; 50: 0.932,
+    # 80: 0.921); with the current one 322 and 46 (F1 0.915) against 307 and 14 (F1 0.935; 50:
+    # 0.931, 80: 0.922). 0 = off.
     document_words: int = 40
     cache_enabled: bool = True
     cache_ttl_seconds: float = 7 * 24 * 3600.0
@@ -272,11 +273,11 @@ class ConversationSettings:
     joined_prompts: int = 4
     # The injection score a joined text needs to escalate (higher than a single prompt's: benign
     # questions on one topic read as more insistent together). Chosen on ops/conversations/
-    # tuning.jsonl, inside the gap: with the current starter model benign joined texts reach 0.56
-    # there and the joined texts that catch split attacks 0.89 to 0.90, and every value from 0.57
-    # to 0.88 gives the same verdicts; 0.85 was chosen in the middle of the model before's gap
-    # (0.81 to 0.90) and kept, since the tuning set cannot tell the values apart. With the model
-    # before that the gap was 0.76 to 0.78 and the threshold 0.8.
+    # tuning.jsonl, inside the gap: with the current starter model benign joined texts reach 0.35
+    # there and the joined texts that catch attacks 0.77 to 0.95, and every value from 0.36 to
+    # 0.89 finds the same conversations (up to 0.76 one more attack turn, of a conversation
+    # caught anyway); 0.85 was chosen in the middle of an earlier model's gap (0.81 to 0.90) and
+    # kept. With the model before that the gap was 0.76 to 0.78 and the threshold 0.8.
     joined_threshold: float = 0.85
     # Only a prompt of at most this many words is also scored joined: an instruction split
     # across turns comes in short pieces, and a longer prompt is read whole on its own. Each
@@ -287,12 +288,12 @@ class ConversationSettings:
     # ... and only when that prompt, or one of the prompts it is joined with, scored at least
     # this much risk on its own: everyday turns carry none, and a joined text is one more model
     # row (responses are never joined, so their risk does not count here). The floor is a cost
-    # lever that must stay under the pieces of a split attack: "Ignore the" scores 0.044 on its
-    # own with the current starter model (0.08, 0.096 and 0.24 with the three before, when the
-    # floor was 0.05, 0.05 and 0.1). On ops/conversations/tuning.jsonl every floor from 0 to 0.1
-    # catches the same 36 attack turns, scoring 37, 14, 9 and 8 joined texts at 0, 0.03, 0.05
-    # and 0.1; 52 of the 361 benign tuning short turns reach 0.03 (39 reach 0.05). On the
-    # bench's conversation stream 0.03 scores 136 joined texts beside 1,586 events, 0.05 117.
+    # lever that must stay under the pieces of a split attack: "Ignore the" scores 0.097 on its
+    # own with the current starter model (0.044, 0.08, 0.096 and 0.24 with the four before, when
+    # the floor was 0.03, 0.05, 0.05 and 0.1). On ops/conversations/tuning.jsonl every floor from
+    # 0 to 0.1 catches the same 34 attack turns, scoring 38, 18, 15 and 6 joined texts at 0, 0.03,
+    # 0.05 and 0.1; 47 of the 361 benign tuning short turns reach 0.03 (30 reach 0.05). On the
+    # bench's conversation stream 0.03 scores 119 joined texts beside 1,586 events.
     joined_min_risk: float = 0.03
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8

@@ -303,7 +303,8 @@ TRIED = [
     "the benign documents it frees (0.50-0.99), so no bar kept one without blocking others. "
     "The held-out long prompts were written before the choice (see the known weaknesses for "
     "the held-out figures either way).",
-    "Reproducible builds (this build, 2026-12-05). The 1,500 seed requests to human readers "
+    "Reproducible builds (the build before the two below, 2026-12-05). The 1,500 seed "
+    "requests to human readers "
     "entered the training corpus as a Python set, whose order follows the interpreter's "
     "per-process string hash, and the corpus's seeded shuffle then gave every build its own "
     "training order: the spread between builds of one recipe described above (put down to "

@@ -288,13 +288,16 @@ class ConversationSettings:
     # ... and only when that prompt, or one of the prompts it is joined with, scored at least
     # this much risk on its own: everyday turns carry none, and a joined text is one more model
     # row (responses are never joined, so their risk does not count here). The floor is a cost
-    # lever that must stay under the pieces of a split attack: "Ignore the" scores 0.097 on its
-    # own with the current starter model (0.044, 0.08, 0.096 and 0.24 with the four before, when
-    # the floor was 0.03, 0.05, 0.05 and 0.1). On ops/conversations/tuning.jsonl every floor from
-    # 0 to 0.1 catches the same 34 attack turns, scoring 38, 18, 15 and 6 joined texts at 0, 0.03,
-    # 0.05 and 0.1; 47 of the 361 benign tuning short turns reach 0.03 (30 reach 0.05). On the
-    # bench's conversation stream 0.03 scores 119 joined texts beside 1,586 events.
-    joined_min_risk: float = 0.03
+    # lever that must stay under the pieces of a split attack: "Ignore the" scores 0.097 and
+    # "instructions" 0.059 on their own with the current starter model (0.044 and 0.06 with the
+    # model before, when the floor was 0.03; 0.08, 0.096 and 0.24 for "Ignore the" with the
+    # three before, floors 0.05, 0.05 and 0.1). On ops/conversations/tuning.jsonl every floor
+    # from 0 to 0.15 catches the same 34 attack turns, scoring 38, 18, 15, 12 and 6 joined texts
+    # at 0, 0.03, 0.05, 0.08 and 0.1; 30 of the 361 benign short turns of the tuning sets reach
+    # 0.05 (47 reach 0.03). On the bench's conversation stream (2,012 events) 0.05 scores 134 joined
+    # texts instead of 173 at 0.03, with the same verdicts, and the joined pass took 8-9% of the
+    # replay's time instead of 9-10.5%.
+    joined_min_risk: float = 0.05
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).

@@ -502,6 +502,60 @@ CONVERSATION_SETS = {
     "tuning": "conversations/tuning.jsonl",
     "held-out": "conversations/heldout.jsonl",
 }
+# Benign conversations that change the subject at every turn, composed (seeded) from one family's
+# benign prompts and everyday short turns: a user who asks about one thing, then another, and says
+# "pardon?" or "remove the intro" in between. Joined, such turns read like an instruction slipped
+# into unrelated text, which is what the model learned planted instructions look like. The
+# hand-written benign conversations stay on one topic and never showed it. "tuning-topics"
+# chooses the conversation settings, "held-out-topics" reports.
+TOPIC_SETS = {
+    "tuning-topics": (
+        "data/tuning",
+        (
+            "benign_prompts_2.jsonl",
+            "benign_sensitive.jsonl",
+            "benign_commands.jsonl",
+            "prompt_injection.jsonl",
+        ),
+        ("short_turns.jsonl", "short_turns_2.jsonl"),
+    ),
+    "held-out-topics": (
+        "data/heldout",
+        (
+            "benign_prompts_2.jsonl",
+            "benign_prompts_3.jsonl",
+            "benign_sensitive.jsonl",
+            "benign_commands.jsonl",
+            "prompt_injection.jsonl",
+        ),
+        ("short_turns.jsonl", "short_turns_3.jsonl"),
+    ),
+}
+TOPIC_CONVERSATIONS = 300
+TOPIC_SEED = 5
+
+
+def topic_switching(name: str, count: int = TOPIC_CONVERSATIONS) -> list[dict[str, Any]]:
+    """``count`` benign conversations of 3 to 6 turns, each turn drawn at random (half from the
+    prompts, half from the short turns) from the ``TOPIC_SETS[name]`` files' benign cases."""
+    folder, prompt_files, short_files = TOPIC_SETS[name]
+    root = Path(__file__).parent / folder
+
+    def benign(files: Sequence[str]) -> list[str]:
+        return [c["text"] for f in files for c in load_cases(root / f) if int(c["label"]) == 0]
+
+    prompts, shorts = benign(prompt_files), benign(short_files)
+    rng = random.Random(TOPIC_SEED)
+    cases = []
+    for index in range(count):
+        turns = [
+            rng.choice(prompts) if rng.random() < 0.5 else rng.choice(shorts)
+            for _ in range(rng.choice((3, 4, 5, 6)))
+        ]
+        cases.append(
+            {"id": f"{name}-{index}", "label": "benign", "style": "topics", "turns": turns}
+        )
+    return cases
 
 
 def evaluate_conversations(
@@ -518,7 +572,10 @@ def evaluate_conversations(
     root = Path(__file__).parent
     report: dict[str, Any] = {}
     for name in sets:
-        cases = load_cases(root / CONVERSATION_SETS[name])
+        if name in TOPIC_SETS:
+            cases = topic_switching(name)
+        else:
+            cases = load_cases(root / CONVERSATION_SETS[name])
         rows: dict[str, Any] = {}
         for mode in ("per turn", "conversation"):
             pipeline = _pipeline(home, dict(overrides or {}))

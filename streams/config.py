@@ -272,13 +272,21 @@ class ConversationSettings:
     # instruction split across turns is read whole.
     joined_prompts: int = 4
     # The injection score a joined text needs to escalate (higher than a single prompt's: benign
-    # questions on one topic read as more insistent together). Chosen on ops/conversations/
-    # tuning.jsonl, inside the gap: with the current starter model benign joined texts reach 0.35
-    # there and the joined texts that catch attacks 0.77 to 0.95, and every value from 0.36 to
-    # 0.89 finds the same conversations (up to 0.76 one more attack turn, of a conversation
-    # caught anyway); 0.85 was chosen in the middle of an earlier model's gap (0.81 to 0.90) and
-    # kept. With the model before that the gap was 0.76 to 0.78 and the threshold 0.8.
-    joined_threshold: float = 0.85
+    # turns read as more insistent together). Chosen on ops/conversations/tuning.jsonl and on
+    # benign conversations that change the subject every turn, composed from the tuning sets'
+    # benign prompts and short turns (`models eval --conversations tuning-topics`): joined, two
+    # unrelated requests and a "pardon?" read like an instruction slipped into a document, and
+    # with the current starter model such joined texts reach 0.963 (0.954, 0.946, 0.94 next),
+    # so at 0.85 the state blocked 14 of those 300 conversations that every turn alone allowed.
+    # The attacks' joined texts in tuning.jsonl score 0.769, 0.9 and 0.948, each in a
+    # conversation already caught by a turn blocked on its own: every threshold catches the same
+    # 12 of 12 attack conversations there (34 attack turns at 0.85, 32 from 0.95); 0.97 is the
+    # lowest that adds none of the 300. It is for model scores only: pattern evidence on a joined
+    # text is judged by the scanner's own threshold (Pipeline._converse), so "Ignore the" /
+    # "above" / "instructions" (the model 0.90 joined, the patterns 0.92) still escalates.
+    # Until 2026-12-06 it was 0.85, chosen on tuning.jsonl alone (its benign chats stay on
+    # one topic; their joined texts reach 0.35).
+    joined_threshold: float = 0.97
     # Only a prompt of at most this many words is also scored joined: an instruction split
     # across turns comes in short pieces, and a longer prompt is read whole on its own. Each
     # joined text is one more model row, so this bounds what context costs (0 = every prompt

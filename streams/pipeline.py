@@ -272,7 +272,13 @@ class Pipeline:
         state = states[cid] if cid in states else self.conversations.get(cid)
         turn = Turn(event.id, kind, verdict.risk_score, verdict.decision, now)
         injection = scanners.get("prompt_injection")
-        threshold = 1.0 if injection.action == "ignore" else options.joined_threshold
+        threshold = options.joined_threshold
+        if joined is not None and joined.method in ("heuristic", "heuristic_fallback"):
+            # pattern evidence is not on the model's scale (a named instruction scores 0.85-0.92):
+            # an instruction the patterns read across the turns is judged as in one prompt
+            threshold = injection.threshold
+        if injection.action == "ignore":
+            threshold = 1.0
         state, view = advance(
             state,
             turn,

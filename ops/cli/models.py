@@ -229,10 +229,12 @@ def models_build(home: Path | None, force: bool, sources: Path | None) -> None:
 @click.option(
     "--conversations",
     "conversation_sets",
-    type=click.Choice(["held-out", "tuning"]),
+    type=click.Choice(["held-out", "tuning", "held-out-topics", "tuning-topics"]),
     multiple=True,
-    help="Only the multi-turn sets (ops/conversations): conversations caught and benign ones "
-    "not allowed, with conversation state and with every turn alone; no model card.",
+    help="Only the multi-turn sets (ops/conversations; the -topics sets are benign "
+    "conversations that change the subject every turn, composed from the benign prompts and "
+    "short turns of the held-out or tuning sets): conversations caught and benign ones not "
+    "allowed, with conversation state and with every turn alone; no model card.",
 )
 def models_eval(
     home: Path | None,
@@ -249,9 +251,14 @@ def models_eval(
         found = evaluate_conversations(_resolve_home(home), sets=conversation_sets)
         for name, rows in found.items():
             for mode, row in rows.items():
+                attacks = row["true_positives"] + row["false_negatives"]
+                caught = (
+                    f"attacks caught {row['recall']:.3f} ({row['true_positives']}/{attacks})  "
+                    if attacks
+                    else ""
+                )
                 click.echo(
-                    f"{name:<9} {mode:<13} attacks caught {row['recall']:.3f} "
-                    f"({row['true_positives']}/{row['true_positives'] + row['false_negatives']})  "
+                    f"{name:<15} {mode:<13} {caught}"
                     f"benign not allowed {row['fpr']:.1%} ({row['false_positives']}/"
                     f"{row['false_positives'] + row['true_negatives']})  "
                     f"turns not allowed {row['turns_not_allowed']}  by style {row['by_style']}"

@@ -240,6 +240,51 @@ def test_a_split_instruction_is_scored_joined_and_escalates_the_conversation() -
     assert "prompts together" in verdicts[1].conversation["reason"]
 
 
+class JoinedScores:
+    """A fake injection scanner: a joined text (more than one line) scores ``joined`` by
+    ``method``; a single turn scores 0.01."""
+
+    name = "fake"
+
+    def __init__(self, joined: float, method: str) -> None:
+        self.joined, self.method = joined, method
+
+    def scan_batch(self, texts):
+        return [
+            ScanResult(score=s, label="X", risk=s, method=self.method)
+            for s in (self.joined if "\n" in text else 0.01 for text in texts)
+        ]
+
+
+@pytest.mark.parametrize(
+    ("joined", "method", "escalates"),
+    [(0.9, "ml", False), (0.98, "ml", True), (0.9, "heuristic", True), (0.3, "heuristic", False)],
+)
+def test_the_joined_threshold_is_for_model_scores_and_patterns_keep_their_own_scale(
+    joined: float, method: str, escalates: bool
+) -> None:
+    # Unrelated turns joined read like a planted instruction to the model, so a joined model
+    # score must clear conversations.joined_threshold (0.97); a pattern hit across the turns is
+    # judged like a hit in one prompt, by the scanner's own threshold.
+    base = settings(**{"conversations.joined_min_risk": "0"})
+    assert base.conversations.joined_threshold == 0.97
+    assert base.scanners.prompt_injection.threshold < 0.9
+    pipeline = Pipeline(
+        base,
+        {"prompt_injection": JoinedScores(joined, method)},
+        conversations=ConversationBook(base.conversations),
+    )
+    verdicts = [
+        pipeline.process(
+            [RawRecord(value=orjson.dumps({"id": f"j{i}", "text": t, "conversation_id": "j"}))]
+        )[0]
+        for i, t in enumerate(["first part", "second part"])
+    ]
+    assert verdicts[1].conversation["joined_score"] == joined
+    assert verdicts[1].conversation["escalated"] is escalates
+    assert verdicts[1].decision == ("block" if escalates else "allow")
+
+
 def test_long_prompts_are_read_as_documents_but_a_conversations_joined_prompts_never_are(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -418,3 +463,26 @@ def test_policy_stats_and_conversation_verdicts_follow_their_schemas() -> None:
     assert verdicts[1]["conversation"]["escalated"] is True
     ((key, counts),) = windows.closed(now=120.0)
     _validator("stats").validate(orjson.loads(window_record(key, 60, counts, "w")))
+
+
+def test_topic_switching_conversations_are_benign_seeded_and_drawn_from_their_own_family() -> None:
+    from pathlib import Path
+
+    from llm_shield.ops.evaluate import TOPIC_SETS, load_cases, topic_switching
+
+    root = Path(__file__).resolve().parents[2] / "ops"
+    for name, (folder, prompt_files, short_files) in TOPIC_SETS.items():
+        cases = topic_switching(name)
+        assert cases == topic_switching(name)  # seeded: the same conversations every run
+        assert len(cases) == 300 and {c["label"] for c in cases} == {"benign"}
+        assert all(3 <= len(c["turns"]) <= 6 for c in cases)
+        pool = {
+            c["text"]: int(c["label"])
+            for f in (*prompt_files, *short_files)
+            for c in load_cases(root / folder / f)
+        }
+        turns = [t for c in cases for t in c["turns"]]
+        assert all(pool.get(t) == 0 for t in turns)  # benign cases of this family only
+        assert len(set(turns)) > 300  # many different turns, not a few repeated
+    assert TOPIC_SETS["tuning-topics"][0] == "data/tuning"
+    assert TOPIC_SETS["held-out-topics"][0] == "data/heldout"

@@ -500,6 +500,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 CONVERSATION_SETS = {
     "tuning": "conversations/tuning.jsonl",
+    "tuning-2": "conversations/tuning_2.jsonl",
     "held-out": "conversations/heldout.jsonl",
 }
 # Benign conversations that change the subject at every turn, composed (seeded) from one family's

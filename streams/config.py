@@ -280,8 +280,9 @@ class ConversationSettings:
     # so at 0.85 the state blocked 14 of those 300 conversations that every turn alone allowed.
     # The attacks' joined texts in tuning.jsonl score 0.769, 0.9 and 0.948, each in a
     # conversation already caught by a turn blocked on its own: every threshold catches the same
-    # 12 of 12 attack conversations there (34 attack turns at 0.85, 32 from 0.95); 0.97 is the
-    # lowest that adds none of the 300. It is for model scores only: pattern evidence on a joined
+    # 12 of 12 attack conversations there (attack turns: 34 at 0.85, 32 from 0.95 with pattern
+    # hits judged by it too, 33 at 0.97 with the rule below); 0.97 is the lowest that adds none
+    # of the 300. It is for model scores only: pattern evidence on a joined
     # text is judged by the scanner's own threshold (Pipeline._converse), so "Ignore the" /
     # "above" / "instructions" (the model 0.90 joined, the patterns 0.92) still escalates.
     # Until 2026-12-06 it was 0.85, chosen on tuning.jsonl alone (its benign chats stay on
@@ -293,19 +294,19 @@ class ConversationSettings:
     # not read as a document: models.document_words). On ops/conversations/tuning.jsonl every
     # limit from 6 to 20 words (and none) caught the same turns; 8 keeps a margin.
     joined_max_words: int = 8
-    # ... and only when that prompt, or one of the prompts it is joined with, scored at least
-    # this much risk on its own: everyday turns carry none, and a joined text is one more model
-    # row (responses are never joined, so their risk does not count here). The floor is a cost
-    # lever that must stay under the pieces of a split attack: "Ignore the" scores 0.097 and
-    # "instructions" 0.059 on their own with the current starter model (0.044 and 0.06 with the
-    # model before, when the floor was 0.03; 0.08, 0.096 and 0.24 for "Ignore the" with the
-    # three before, floors 0.05, 0.05 and 0.1). On ops/conversations/tuning.jsonl every floor
-    # from 0 to 0.15 catches the same 34 attack turns, scoring 38, 18, 15, 12 and 6 joined texts
-    # at 0, 0.03, 0.05, 0.08 and 0.1; 30 of the 361 benign short turns of the tuning sets reach
-    # 0.05 (47 reach 0.03). On the bench's conversation stream (2,012 events) 0.05 scores 134 joined
-    # texts instead of 173 at 0.03, with the same verdicts, and the joined pass took 8-9% of the
-    # replay's time instead of 9-10.5%.
-    joined_min_risk: float = 0.05
+    # The patterns read every joined text (they cost little); the model reads one, a model row,
+    # only when that prompt or one of the prompts it is joined with scored at least this much
+    # risk on its own: everyday turns carry none (responses are never joined, so their risk does
+    # not count here). On the tuning conversations (ops/conversations/tuning.jsonl and
+    # tuning_2.jsonl, 52 attacks; tuning-topics, 300 benign) every floor from 0 to 0.2 catches
+    # the same 47 attack conversations and 100 attack turns with the same 9 benign conversations
+    # not allowed, scoring 865, 404, 318, 200, 152 and 123 joined texts at 0, 0.03, 0.05, 0.1,
+    # 0.15 and 0.2 (0.3 loses one attack); 0.1 is the middle. On the bench's conversation
+    # stream (2,012 events) 0.1 scores 94 joined texts, 0.05 135 and 0.03 173, the same
+    # verdicts. Until 2026-12-06 a joined text below the floor was not read at all, and the
+    # floor had to stay under the pieces of the integration test's split attack ("Ignore the"
+    # 0.097, "instructions" 0.059); the patterns now catch that one whatever the floor.
+    joined_min_risk: float = 0.1
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).

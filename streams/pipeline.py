@@ -171,18 +171,21 @@ class Pipeline:
         states: dict[str, ConversationState | None],
         read: Sequence[str],
     ) -> dict[int, ScanResult]:
-        """The injection result of each joined text worth a model row: the turn is not blocked
-        already, and it or one of the prompts it is joined with carries some risk
-        (``conversations.joined_min_risk``). Each joined text is one more model row; most
-        everyday turns carry none, and a blocked turn cannot be raised. Responses are not part
-        of a joined text, so a risky response (a document, a tool output) is no reason to join
-        the prompts around it: its own verdict and the rolling risk answer for it."""
+        """The injection result of each joined text: the turn is not blocked already (a blocked
+        turn cannot be raised). The patterns read every joined text (they cost little); the
+        model reads one, a model row, only where it or one of the prompts it is joined with
+        carries some risk (``conversations.joined_min_risk``): most everyday turns carry none.
+        A joined text the model skipped has a result only where the patterns found something.
+        Responses are not part of a joined text, so a risky response (a document, a tool
+        output) is no reason to join the prompts around it: its own verdict and the rolling
+        risk answer for it."""
         joined = self._joined_texts(events, states, decisions, read)
         if not joined:
             return {}
         options = self.settings.conversations
         earlier: dict[str, float] = {}  # this batch's earlier prompts, per conversation
-        wanted: dict[int, str] = {}
+        wanted: dict[int, str] = {}  # read by the model (and the patterns, per the mode)
+        patterns: dict[int, str] = {}  # read by the patterns only
         for index, event in enumerate(events):
             cid = event.conversation_id
             if cid is None or read[index] != "prompt":
@@ -193,21 +196,37 @@ class Pipeline:
                 before = remembered_prompt_risk(states.get(cid))
                 if max(risk, before, earlier.get(cid, 0.0)) >= options.joined_min_risk:
                     wanted[index] = joined[index]
+                elif policies[index][0].prompt_injection.mode != "ml":
+                    patterns[index] = joined[index]
             if not blocked:  # a blocked turn was alerted on its own; it is not evidence again
                 earlier[cid] = max(earlier.get(cid, 0.0), risk)
         self.stats.joined_skipped += len(joined) - len(wanted)
         out: dict[int, ScanResult] = {}
-        by_policy: dict[int, list[int]] = {}
-        for index in wanted:
-            by_policy.setdefault(id(policies[index][0]), []).append(index)
-        for indices in by_policy.values():
-            texts = [wanted[i] for i in indices]
-            per_scanner = self.scanners.scan(
-                texts, ["prompt"] * len(texts), policies[indices[0]][0], documents=False
-            )
-            for position, i in enumerate(indices):
-                out[i] = per_scanner["prompt_injection"][position]
-        self.stats.joined_scored += len(out)
+        for texts_of, patterns_only in ((wanted, False), (patterns, True)):
+            by_policy: dict[int, list[int]] = {}
+            for index in texts_of:
+                by_policy.setdefault(id(policies[index][0]), []).append(index)
+            for indices in by_policy.values():
+                scanners = policies[indices[0]][0]
+                if patterns_only:
+                    scanners = dataclasses.replace(
+                        scanners,
+                        prompt_injection=dataclasses.replace(
+                            scanners.prompt_injection, mode="heuristic"
+                        ),
+                    )
+                texts = [texts_of[i] for i in indices]
+                results = self.scanners.scan(
+                    texts,
+                    ["prompt"] * len(texts),
+                    scanners,
+                    documents=False,
+                    only=("prompt_injection",),
+                )["prompt_injection"]
+                for position, i in enumerate(indices):
+                    if not patterns_only or results[position].matched:
+                        out[i] = results[position]
+        self.stats.joined_scored += len(wanted)
         return out
 
     def _policy(self, event: Event) -> tuple[ScannersSettings, int | None]:

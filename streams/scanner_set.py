@@ -264,41 +264,48 @@ class ScannerSet:
         scanners: ScannersSettings | None = None,
         *,
         documents: bool = True,
+        only: Sequence[str] | None = None,
     ) -> dict[str, list[ScanResult]]:
         """Every enabled scanner's result per text; ``kinds`` (prompt / response) choose the
         thresholds and whether documents are also read sentence by sentence. ``scanners``
         replaces the configured thresholds and modes (a tenant's policy); the models stay.
         ``documents=False`` takes the kinds as given: already read with ``read_as`` (the
         pipeline reads them once a batch), or a conversation's joined prompts, which stay
-        prompts whatever their length (their threshold was chosen on whole-text scores)."""
+        prompts whatever their length (their threshold was chosen on whole-text scores).
+        ``only`` limits the scanners that run (a joined text needs the injection scanner's)."""
         kinds = list(kinds) if kinds is not None else ["prompt"] * len(texts)
         if documents:
             kinds = self.read_as(texts, kinds)
         scanners = scanners if scanners is not None else self.settings.scanners
+        wanted = [name for name in self.names if only is None or name in only]
         if self.custom is not None:
-            return {name: scanner.scan_batch(texts) for name, scanner in self.custom.items()}
+            return {name: self.custom[name].scan_batch(texts) for name in wanted}
         filled = [i for i, text in enumerate(texts) if text.strip()]
         if len(filled) < len(texts):  # blank texts are allowed as they are, without a model
             inner = self.scan(
-                [texts[i] for i in filled], [kinds[i] for i in filled], scanners, documents=False
+                [texts[i] for i in filled],
+                [kinds[i] for i in filled],
+                scanners,
+                documents=False,
+                only=wanted,
             )
-            out = {name: [self._blank(name)] * len(texts) for name in self.names}
-            for name in self.names:
+            out = {name: [self._blank(name)] * len(texts) for name in wanted}
+            for name in wanted:
                 for position, i in enumerate(filled):
                     out[name][i] = inner[name][position]
             return out
         heuristic = _Lazy(lambda name: self._heuristic_results(name, texts))
         out: dict[str, list[ScanResult]] = {}
         for group in self.groups.values():
-            names = [n for n in group.names if scanners.get(n).mode != "heuristic"]
+            names = [n for n in group.names if n in wanted and scanners.get(n).mode != "heuristic"]
             if names:
                 out.update(self._scan_group(group, names, texts, kinds, heuristic, scanners))
-        for name in self.names:
+        for name in wanted:
             if name not in out:
                 out[name] = heuristic[name]
             elif name in _BINARY:
                 out[name] = self._judge(name, texts, kinds, out[name], heuristic, scanners)
-        return {name: out[name] for name in self.names}
+        return {name: out[name] for name in wanted}
 
     def _blank(self, name: str) -> ScanResult:
         label, scores = _BLANK[name]

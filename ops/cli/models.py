@@ -229,7 +229,7 @@ def models_build(home: Path | None, force: bool, sources: Path | None) -> None:
 @click.option(
     "--conversations",
     "conversation_sets",
-    type=click.Choice(["held-out", "tuning", "held-out-topics", "tuning-topics"]),
+    type=click.Choice(["held-out", "tuning", "tuning-2", "held-out-topics", "tuning-topics"]),
     multiple=True,
     help="Only the multi-turn sets (ops/conversations; the -topics sets are benign "
     "conversations that change the subject every turn, composed from the benign prompts and "

@@ -201,32 +201,41 @@ class Pipeline:
             if not blocked:  # a blocked turn was alerted on its own; it is not evidence again
                 earlier[cid] = max(earlier.get(cid, 0.0), risk)
         self.stats.joined_skipped += len(joined) - len(wanted)
-        out: dict[int, ScanResult] = {}
-        for texts_of, patterns_only in ((wanted, False), (patterns, True)):
-            by_policy: dict[int, list[int]] = {}
-            for index in texts_of:
-                by_policy.setdefault(id(policies[index][0]), []).append(index)
-            for indices in by_policy.values():
-                scanners = policies[indices[0]][0]
-                if patterns_only:
-                    scanners = dataclasses.replace(
-                        scanners,
-                        prompt_injection=dataclasses.replace(
-                            scanners.prompt_injection, mode="heuristic"
-                        ),
-                    )
-                texts = [texts_of[i] for i in indices]
-                results = self.scanners.scan(
-                    texts,
-                    ["prompt"] * len(texts),
-                    scanners,
-                    documents=False,
-                    only=("prompt_injection",),
-                )["prompt_injection"]
-                for position, i in enumerate(indices):
-                    if not patterns_only or results[position].matched:
-                        out[i] = results[position]
+        out = self._read_joined(wanted, policies, patterns_only=False)
+        out.update(self._read_joined(patterns, policies, patterns_only=True))
         self.stats.joined_scored += len(wanted)
+        return out
+
+    def _read_joined(
+        self,
+        texts: Mapping[int, str],
+        policies: Sequence[tuple[ScannersSettings, int | None]],
+        *,
+        patterns_only: bool,
+    ) -> dict[int, ScanResult]:
+        """The injection scanner's result per joined text, a sub-batch per policy; read by the
+        patterns alone, a text has a result only where they matched something."""
+        by_policy: dict[int, list[int]] = {}
+        for index in texts:
+            by_policy.setdefault(id(policies[index][0]), []).append(index)
+        out: dict[int, ScanResult] = {}
+        for indices in by_policy.values():
+            scanners = policies[indices[0]][0]
+            if patterns_only:
+                injection = dataclasses.replace(scanners.prompt_injection, mode="heuristic")
+                scanners = dataclasses.replace(scanners, prompt_injection=injection)
+            results = self.scanners.scan(
+                [texts[i] for i in indices],
+                ["prompt"] * len(indices),
+                scanners,
+                documents=False,
+                only=("prompt_injection",),
+            )["prompt_injection"]
+            out.update(
+                (i, result)
+                for i, result in zip(indices, results, strict=True)
+                if not patterns_only or result.matched
+            )
         return out
 
     def _policy(self, event: Event) -> tuple[ScannersSettings, int | None]:

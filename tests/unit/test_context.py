@@ -546,3 +546,12 @@ def test_conversation_sets_are_well_formed_and_tuning_shares_nothing_with_held_o
     held_out = {t for case in sets["held-out"] for t in case["turns"] if len(t.split()) > 3}
     for name in ("tuning", "tuning-2"):
         assert not held_out & {t for case in sets[name] for t in case["turns"]}, name
+
+
+def test_models_eval_offers_every_conversation_set() -> None:
+    # the CLI lists the names itself (importing the evaluator would slow every command's start)
+    from llm_shield.ops.cli.models import models_eval
+    from llm_shield.ops.evaluate import CONVERSATION_SETS, TOPIC_SETS
+
+    option = next(p for p in models_eval.params if p.name == "conversation_sets")
+    assert set(option.type.choices) == {*CONVERSATION_SETS, *TOPIC_SETS}

@@ -9,6 +9,7 @@ three tasks from one encoder pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,33 @@ def padding_aware_chunks(lengths: Sequence[int], max_rows: int) -> list[tuple[in
     return chunks[::-1]
 
 
+def spread(
+    chunks: list[tuple[int, int]], lengths: Sequence[int], runs: int
+) -> list[tuple[int, int]]:
+    """``chunks`` for ``runs`` runs side by side, costliest first (a pool of runs taking them
+    in this order is the longest-processing-time-first schedule).
+
+    While there are fewer chunks than runs, the costliest chunk of two or more rows is halved:
+    a lone batch of short rows would otherwise keep one run busy and leave the others idle.
+    Rows are scored alone, so a split never changes a score.
+    """
+
+    def cost(chunk: tuple[int, int]) -> int:
+        start, end = chunk
+        return CALL_COST_TOKENS + (end - start) * max(lengths[end - 1], 1)
+
+    out = list(chunks)
+    while len(out) < runs:
+        splittable = [c for c in out if c[1] - c[0] >= 2]
+        if not splittable:
+            break
+        start, end = max(splittable, key=cost)
+        middle = (start + end) // 2
+        out.remove((start, end))
+        out += [(start, middle), (middle, end)]
+    return sorted(out, key=cost, reverse=True)
+
+
 class OnnxClassifier:
     def __init__(
         self,
@@ -96,10 +124,15 @@ class OnnxClassifier:
         graph_optimization: str = "all",
         model_file: str = "model.onnx",
         spin_wait: bool = False,
+        concurrent_runs: int = 1,
     ) -> None:
+        """``intra_op_threads`` is each run's; ``concurrent_runs`` how many batches of one
+        call run side by side, on one session (see ``run_threads``)."""
         self.entry = entry
         self.folder = folder
         self.max_batch_size = max_batch_size
+        self.concurrent_runs = max(1, concurrent_runs)
+        self._pool: ThreadPoolExecutor | None = None
         self.max_windows = max_windows
         self.sentence_window_tokens = sentence_window_tokens
         self.session = OnnxSession(
@@ -200,12 +233,27 @@ class OnnxClassifier:
         }
         wanted = set(self.session.input_names)
         lengths = [len(rows[i]) for i in order]
-        for start, end in padding_aware_chunks(lengths, self.max_batch_size):
-            batch = order[start:end]
-            feeds = self.tokenizer.pad([rows[i] for i in batch])
+        chunks = padding_aware_chunks(lengths, self.max_batch_size)
+
+        def score(chunk: tuple[int, int]) -> tuple[list[int], dict[str, np.ndarray]]:
+            batch = order[chunk[0] : chunk[1]]
+            feeds = self.tokenizer.pad([rows[i] for i in batch])  # type: ignore[union-attr]
             feeds = {k: v for k, v in feeds.items() if k in wanted}
-            for task, values in self._run(feeds, len(batch)).items():
-                out[task][batch] = values
+            return batch, self._run(feeds, len(batch))
+
+        if self.concurrent_runs > 1:
+            chunks = spread(chunks, lengths, self.concurrent_runs)
+        if len(chunks) > 1 and self.concurrent_runs > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.concurrent_runs, thread_name_prefix="llm-shield-model"
+                )
+            scored = self._pool.map(score, chunks)
+        else:
+            scored = map(score, chunks)
+        for batch, values in scored:
+            for task, probabilities in values.items():
+                out[task][batch] = probabilities
         return out
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

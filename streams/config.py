@@ -109,7 +109,10 @@ class BatchingSettings:
 class ModelSettings:
     """The model runtime: threads, the result cache, the hybrid rule, retries after failures."""
 
-    intra_op_threads: int = 0  # 0 = onnxruntime's choice (all cores)
+    # The model's threads (0: the cores this process may use) and how many batches run side by
+    # side on them (0: one per thread, each run single-threaded; see models.session.run_threads).
+    intra_op_threads: int = 0
+    concurrent_runs: int = 0
     graph_optimization: str = "all"  # disable | basic | extended | all
     # Let onnxruntime's threads spin as long as they like, between runs too (otherwise they spin
     # at most 10 us between a run's operators and sleep after it): faster back to back, but at
@@ -564,6 +567,7 @@ def _validate(settings: Settings) -> Settings:
             )
     models = settings.models
     need(models.intra_op_threads >= 0, "models.intra_op_threads must be >= 0")
+    need(models.concurrent_runs >= 0, "models.concurrent_runs must be >= 0")
     need(
         models.graph_optimization in ("disable", "basic", "extended", "all"),
         "models.graph_optimization must be disable, basic, extended or all",

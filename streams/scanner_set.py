@@ -71,6 +71,7 @@ class ModelGroup:
 
     def load(self) -> bool:
         from llm_shield.models.classifier import OnnxClassifier
+        from llm_shield.models.session import run_threads
         from llm_shield.registry.bootstrap import resolve_model
 
         models = self.settings.models
@@ -85,11 +86,13 @@ class ModelGroup:
                     f"{self.model_id} has no output for {', '.join(missing)} "
                     f"(it answers {', '.join(resolved.entry.outputs)})"
                 )
+            runs, threads = run_threads(models.intra_op_threads, models.concurrent_runs)
             classifier = OnnxClassifier(
                 resolved.entry,
                 resolved.folder,
                 max_batch_size=models.max_batch_size,
-                intra_op_threads=models.intra_op_threads,
+                intra_op_threads=threads,
+                concurrent_runs=runs,
                 overlap_tokens=models.window_overlap_tokens,
                 max_windows=models.max_windows,
                 sentence_window_tokens=models.sentence_window_tokens,

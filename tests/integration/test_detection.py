@@ -250,10 +250,18 @@ def test_threats_identity_attacks_and_insults_without_profanity_are_toxic(
         assert verdict["scanners"]["toxicity"]["flagged"] == (text in toxic), (text, verdict)
 
 
-@pytest.mark.parametrize("variant", ["int8", "fp32"])
-def test_a_score_does_not_depend_on_its_batch_mates(starter_home: Path, variant: str) -> None:
+@pytest.mark.parametrize(("variant", "runs"), [("int8", 1), ("fp32", 1), ("int8", 2)])
+def test_a_score_does_not_depend_on_its_batch_mates(
+    starter_home: Path, variant: str, runs: int
+) -> None:
+    """Nor on how a batch's rows are split into runs, or whether those run side by side."""
     entry = load_entry(entry_path(starter_home, "multi_task/starter-minilm", "1"))
-    model = OnnxClassifier(entry, model_dir(starter_home, entry.id, entry.version) / variant)
+    model = OnnxClassifier(
+        entry,
+        model_dir(starter_home, entry.id, entry.version) / variant,
+        intra_op_threads=1 if runs > 1 else 0,
+        concurrent_runs=runs,
+    )
     texts = [
         "continue",
         "ok",

@@ -8,7 +8,7 @@ three tasks from one encoder pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,9 @@ from llm_shield.models.postprocess import to_probabilities
 from llm_shield.models.session import OnnxSession
 from llm_shield.models.tokenizer import TextTokenizer, Window, model_view
 from llm_shield.registry.manifest import ModelEntry
+
+_Chunk = tuple[int, int]  # rows [start, end) of a length-sorted batch: one session run
+_Scored = tuple[list[int], dict[str, np.ndarray]]  # a run's rows and their probabilities
 
 WINDOW_AGGREGATE = {"prompt_injection": "max", "toxicity": "max", "sentiment": "mean"}
 
@@ -235,7 +238,7 @@ class OnnxClassifier:
         lengths = [len(rows[i]) for i in order]
         chunks = padding_aware_chunks(lengths, self.max_batch_size)
 
-        def score(chunk: tuple[int, int]) -> tuple[list[int], dict[str, np.ndarray]]:
+        def score(chunk: _Chunk) -> _Scored:
             batch = order[chunk[0] : chunk[1]]
             feeds = self.tokenizer.pad([rows[i] for i in batch])  # type: ignore[union-attr]
             feeds = {k: v for k, v in feeds.items() if k in wanted}
@@ -243,18 +246,21 @@ class OnnxClassifier:
 
         if self.concurrent_runs > 1:
             chunks = spread(chunks, lengths, self.concurrent_runs)
-        if len(chunks) > 1 and self.concurrent_runs > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self.concurrent_runs, thread_name_prefix="llm-shield-model"
-                )
-            scored = self._pool.map(score, chunks)
-        else:
-            scored = map(score, chunks)
-        for batch, values in scored:
+        for batch, values in self._map(score, chunks):
             for task, probabilities in values.items():
                 out[task][batch] = probabilities
         return out
+
+    def _map(self, score: Callable[[_Chunk], _Scored], chunks: list[_Chunk]) -> Iterable[_Scored]:
+        """``score`` over ``chunks``, in order: side by side where there is more than one run
+        to do and more than one run allowed, in this thread otherwise."""
+        if len(chunks) < 2 or self.concurrent_runs < 2:
+            return map(score, chunks)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.concurrent_runs, thread_name_prefix="llm-shield-model"
+            )
+        return self._pool.map(score, chunks)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self.run(texts).probabilities

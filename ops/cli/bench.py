@@ -20,7 +20,7 @@ import orjson
 @click.option(
     "--quick",
     is_flag=True,
-    help="A short run (about four minutes on 2 cores with AVX-512, longer with AVX2 only): 600 "
+    help="A short run (about four minutes on 2 cores with AVX-512, eight with AVX2 only): 600 "
     "events.",
 )
 @click.option("--variant", type=click.Choice(["fp32", "int8"]), default="int8", show_default=True)

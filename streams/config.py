@@ -304,12 +304,17 @@ class ConversationSettings:
     # tuning_2.jsonl, 52 attacks; tuning-topics, 300 benign) every floor from 0 to 0.2 catches
     # the same 47 attack conversations and 100 attack turns with the same 9 benign conversations
     # not allowed, scoring 865, 404, 318, 200, 152 and 123 joined texts at 0, 0.03, 0.05, 0.1,
-    # 0.15 and 0.2 (0.3 loses one attack); 0.1 is the middle. On the bench's conversation
-    # stream (2,012 events) 0.1 scores 94 joined texts, 0.05 135 and 0.03 173, the same
-    # verdicts. Until 2026-12-06 a joined text below the floor was not read at all, and the
-    # floor had to stay under the pieces of the integration test's split attack ("Ignore the"
-    # 0.097, "instructions" 0.059); the patterns now catch that one whatever the floor.
-    joined_min_risk: float = 0.1
+    # 0.15 and 0.2 (0.3 loses one attack). Checked again with the model an AVX2 machine builds
+    # (fp32 training): 211, 177, 150 and 119 joined texts at 0.1, 0.15, 0.2 and 0.25, the same
+    # catches and false alarms at each, one attack conversation lost at 0.3. 0.15 is about the
+    # middle of the floors that keep every catch, and it reads a quarter fewer joined texts
+    # than 0.1: on the bench's conversation stream (2,012 events) 63 instead of 87 (94 with the
+    # bf16-trained model; 0.05 read 135 and 0.03 173, the same verdicts), and the joined pass
+    # took 5.0% of the replay's time instead of 6.2-6.5%. Until 2026-12-06 a joined text below
+    # the floor was not read at all, and the floor had to stay under the pieces of the
+    # integration test's split attack ("Ignore the" 0.097, "instructions" 0.059); the patterns
+    # now catch that one whatever the floor.
+    joined_min_risk: float = 0.15
     # Rolling risk: every turn's risk, older turns weighted down by this per turn (noisy-OR).
     decay: float = 0.8
     # A conversation whose rolling risk reaches this is escalated (an alert).

@@ -437,7 +437,7 @@ def _validator(name: str):
 
 
 def test_joined_texts_are_scored_only_where_the_conversation_carries_some_risk() -> None:
-    base = settings()  # joined_min_risk 0.03
+    base = settings()  # the default joined_min_risk, 0.15
     pipeline = Pipeline(
         base, {"prompt_injection": Scores()}, conversations=ConversationBook(base.conversations)
     )

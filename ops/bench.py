@@ -207,14 +207,26 @@ def _bench_pipeline(settings: Any, *, context: bool = False) -> Any:
     )
 
 
-def _pipeline_rows(pipeline: Any) -> dict[str, int]:
-    """The pipeline's counters a context case pays for: model rows, joined texts scored."""
+def _pipeline_rows(pipeline: Any) -> dict[str, Any]:
+    """The pipeline's counters a context case pays for: model rows, joined texts scored, and
+    the time its parts took, timed inside the pipeline (``in_pipeline_cost``: what the context
+    parts add to the rest of the scan; steadier than two pipelines timed against each other,
+    whose rounds scatter more than the cost itself)."""
     counted = pipeline.stats
+    seconds = counted.seconds
+    context = sum(value for part, value in seconds.items() if part != "scan")
+    rest = seconds["scan"] - context
     return {
         "model_rows": pipeline.scanners.stats.model_rows,
         "joined_scored": counted.joined_scored,
         "joined_skipped": counted.joined_skipped,
         "escalations": counted.escalations,
+        "in_pipeline_cost": round(context / rest, 4) if rest > 0 else 0.0,
+        "in_pipeline_shares": {
+            part: round(value / seconds["scan"], 4) if seconds["scan"] else 0.0
+            for part, value in seconds.items()
+            if part != "scan"
+        },
     }
 
 

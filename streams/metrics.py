@@ -46,6 +46,15 @@ class PipelineCollector(Collector):
             flagged.add_metric([scanner], count)
         yield flagged
         yield CounterMetricFamily("llm_shield_batches", "Batches processed", value=stats.batches)
+        seconds = CounterMetricFamily(
+            "llm_shield_pipeline_seconds",
+            "Seconds spent scanning batches (part=scan), and the parts of it that context adds "
+            "(policies, joined, conversations, stats)",
+            labels=["part"],
+        )
+        for part, value in stats.seconds.items():
+            seconds.add_metric([part], value)
+        yield seconds
         cache = CounterMetricFamily(
             "llm_shield_cache_lookups", "Result-cache lookups", labels=["result"]
         )

@@ -34,6 +34,10 @@ from llm_shield.streams.verdict import Verdict, utc_timestamp
 Outcome = Verdict | DeadLetter
 
 
+# The parts of a scan timed in PipelineStats.seconds: the whole, then what context adds to it.
+SECONDS_PARTS = ("scan", "policies", "joined", "conversations", "stats")
+
+
 @dataclass
 class PipelineStats:
     """Running counts that a summary or a metrics endpoint reads."""
@@ -49,6 +53,10 @@ class PipelineStats:
     # need it (blocked already, or no risk in the turn or the turns remembered).
     joined_scored: int = 0
     joined_skipped: int = 0
+    # Seconds of the pipeline's thread: ``scan`` is every batch's whole scan, the others the
+    # parts of it that the stream's context adds (what context costs on this traffic, read
+    # against the rest of ``scan``; the bench's timed comparisons scatter more than that cost).
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SECONDS_PARTS, 0.0))
 
 
 def _all_cached(results: Iterable[ScanResult]) -> bool:
@@ -125,7 +133,11 @@ class Pipeline:
         prompts of conversations that need it are scored joined with their last prompts."""
         if not events:
             return []
+        seconds = self.stats.seconds
+        began = time.perf_counter()
         policies = [self._policy(event) for event in events]
+        if self.policies is not None:
+            seconds["policies"] += time.perf_counter() - began
         groups: dict[int, list[int]] = {}
         for index, (scanners, _version) in enumerate(policies):
             groups.setdefault(id(scanners), []).append(index)
@@ -142,7 +154,11 @@ class Pipeline:
                 results[i] = {name: per_scanner[name][position] for name in per_scanner}
         decisions = [decide(results[i], policies[i][0]) for i in range(len(events))]
         states: dict[str, ConversationState | None] = {}  # each conversation read once a batch
-        joined = self._score_joined(events, decisions, policies, states, read)
+        joined: dict[int, ScanResult] = {}
+        if self.conversations is not None:
+            mark = time.perf_counter()
+            joined = self._score_joined(events, decisions, policies, states, read)
+            seconds["joined"] += time.perf_counter() - mark
         latency_ms = round((self.clock() - started) * 1000.0, 2)
         processed_at = utc_timestamp()
         now = time.time()
@@ -153,14 +169,19 @@ class Pipeline:
                 event, results[index], decisions[index], latency_ms, processed_at, scanners, version
             )
             if self.conversations is not None and event.conversation_id is not None:
+                mark = time.perf_counter()
                 partition = partitions[index] if partitions is not None else None
                 kind = DOCUMENT if read[index] != event.kind else event.kind
                 verdict = self._converse(
                     event, kind, verdict, joined.get(index), scanners, now, partition, states
                 )
+                seconds["conversations"] += time.perf_counter() - mark
             verdicts.append(verdict)
         if self.windows is not None:
+            mark = time.perf_counter()
             self.windows.add(verdicts)
+            seconds["stats"] += time.perf_counter() - mark
+        seconds["scan"] += time.perf_counter() - began
         return verdicts
 
     def _score_joined(

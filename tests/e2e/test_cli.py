@@ -430,6 +430,11 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     assert rows["on_conversations_unjoined"]["joined_scored"] == 0
     assert rows["on_conversations"]["joined_scored"] > 0
     assert rows["on_conversations"]["model_rows"] >= rows["on"]["model_rows"]
+    # timed inside the pipelines: the context's parts cost nothing where the context is off
+    assert rows["off"]["in_pipeline_cost"] == 0
+    assert rows["on_conversations"]["in_pipeline_shares"]["joined"] > 0
+    assert rows["on_conversations_unjoined"]["in_pipeline_shares"]["conversations"] > 0
+    assert 0 < rows["on_conversations"]["in_pipeline_cost"] < 1
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",
         "toxicity",

@@ -436,6 +436,36 @@ def _validator(name: str):
     return jsonschema.Draft202012Validator(load_schema(name), registry=registry)
 
 
+def test_the_pipeline_times_what_context_adds_to_a_scan() -> None:
+    """What context costs is read from these seconds (metrics, bench): each part is counted
+    inside the whole scan, and a pipeline without context counts none."""
+    base = settings(**{"conversations.joined_min_risk": "0"})
+    plain = Pipeline(base, {"prompt_injection": Scores()})
+    context = Pipeline(
+        base,
+        {"prompt_injection": Scores()},
+        policies=PolicyBook(base),
+        conversations=ConversationBook(base.conversations),
+        windows=WindowedStats(60.0),
+    )
+    turns = [
+        RawRecord(value=orjson.dumps({"id": f"t{i}", "text": text, "conversation_id": "c"}))
+        for i, text in enumerate(["remember this risk=0.2", "and this", "now do it"])
+    ]
+    for pipeline in (plain, context):
+        for record in turns:
+            pipeline.process([record])
+    assert plain.stats.seconds["scan"] > 0
+    assert [plain.stats.seconds[p] for p in ("policies", "joined", "conversations", "stats")] == [
+        0.0
+    ] * 4
+    seconds = context.stats.seconds
+    assert context.stats.joined_scored == 2
+    parts = [seconds[p] for p in ("policies", "joined", "conversations", "stats")]
+    assert all(part > 0 for part in parts)
+    assert sum(parts) < seconds["scan"]
+
+
 def test_joined_texts_are_scored_only_where_the_conversation_carries_some_risk() -> None:
     base = settings()  # the default joined_min_risk, 0.15
     pipeline = Pipeline(

@@ -70,11 +70,13 @@ def test_every_dashboard_query_names_a_metric_the_worker_serves() -> None:
     served = served_names()
     missing = sorted(named - served)
     assert missing == [], f"the dashboard plots metrics the worker does not serve: {missing}"
-    # The context metrics are on it: escalations, conversations held, tenant policies.
+    # The context metrics are on it: escalations, conversations held, tenant policies, and
+    # the share of the scan time context takes.
     for name in (
         "llm_shield_escalations_total",
         "llm_shield_conversations",
         "llm_shield_tenant_policies",
+        "llm_shield_pipeline_seconds_total",
     ):
         assert name in named and name in served
     ids = [panel["id"] for panel in dashboard["panels"]]

@@ -24,6 +24,8 @@ from llm_shield.streams.frozen import record
 
 # A remembered prompt is cut to this many characters (the joined text is scored as one input).
 MAX_PROMPT_CHARS = 2000
+# How many decoded states the book keeps beside the serialised ones (ConversationBook.get).
+DECODED_STATES = 4096
 # The kind a turn records for a prompt read as a document (``models.document_words``): its risk
 # counts in the rolling risk, but its text is never joined with the next prompts. It was read
 # whole and sentence by sentence already; joined with "ok, now shorten it" and read as a prompt,
@@ -204,6 +206,12 @@ class ConversationBook:
         self.clock = clock
         self._index: OrderedDict[bytes, tuple[float, int | None]] = OrderedDict()
         self._changes: dict[bytes, tuple[int | None, bytes | None]] = {}
+        # The states read or written last, each beside the very bytes object it was decoded
+        # from (or encoded to). Decoding a state of 10 turns was 28 of the 66 us a turn of a
+        # conversation cost the pipeline (cProfile, the bench's conversation stream); a state
+        # is reused only while the store still holds that same object, so a value that a
+        # recovery or a rebalance replaced or dropped is decoded again.
+        self._decoded: OrderedDict[bytes, tuple[bytes, ConversationState]] = OrderedDict()
         self._lock = threading.Lock()
         self.expired = 0
         self.evicted = 0
@@ -211,9 +219,16 @@ class ConversationBook:
     def get(self, conversation_id: str) -> ConversationState | None:
         key = conversation_id.encode()
         with self._lock:
-            state = ConversationState.from_json(self.store.get(key))
-            if state is None:
-                return None
+            raw = self.store.get(key)
+            held = self._decoded.get(key)
+            if held is not None and held[0] is raw:
+                state = held[1]
+            else:
+                decoded = ConversationState.from_json(raw)
+                if decoded is None or raw is None:
+                    return None
+                state = decoded
+                self._remember(key, raw, state)
             if self.clock() - state.last_seen > self.settings.idle_seconds:
                 self._drop(key, self._index.get(key, (0.0, None))[1])
                 self.expired += 1
@@ -232,6 +247,7 @@ class ConversationBook:
             self._index[key] = (state.last_seen, partition)
             self._index.move_to_end(key)
             self._changes[key] = (partition, value)
+            self._remember(key, value, state)
             while len(self._index) > self.settings.max_conversations:
                 oldest, (_, where) = next(iter(self._index.items()))
                 self._drop(oldest, where)
@@ -273,13 +289,21 @@ class ConversationBook:
                 self.store.pop(key, None)
                 self._index.pop(key, None)
                 self._changes.pop(key, None)
+                self._decoded.pop(key, None)
         self.expired += len(idle)
         return [(where, key) for key, where in idle]
 
     def _drop(self, key: bytes, partition: int | None) -> None:
         self.store.pop(key, None)
         self._index.pop(key, None)
+        self._decoded.pop(key, None)
         self._changes[key] = (partition, None)
+
+    def _remember(self, key: bytes, raw: bytes, state: ConversationState) -> None:
+        self._decoded[key] = (raw, state)
+        self._decoded.move_to_end(key)
+        if len(self._decoded) > DECODED_STATES:
+            self._decoded.popitem(last=False)
 
     def drain(self) -> list[tuple[int | None, bytes, bytes | None]]:
         with self._lock:

@@ -215,6 +215,31 @@ def test_the_book_indexes_what_recovery_put_in_its_store() -> None:
     assert book.expire() == [(2, b"c")] and b"c" not in store
 
 
+def test_the_book_decodes_a_state_again_only_when_its_stored_value_changed(monkeypatch) -> None:
+    """Decoded states are reused while the store holds the same bytes; a value that recovery
+    or a rebalance replaced or dropped behind the book's back is read afresh."""
+    decoded = []
+    original = ConversationState.from_json.__func__
+
+    def counting(cls, value):
+        decoded.append(value)
+        return original(cls, value)
+
+    monkeypatch.setattr(ConversationState, "from_json", classmethod(counting))
+    store: dict[bytes, bytes] = {}
+    book = ConversationBook(ConversationSettings(), store, clock=lambda: 1000.0)
+    first = ConversationState(seen=1, last_seen=999.0)
+    book.put("c", first)
+    assert book.get("c") == first and book.get("c") == first
+    assert decoded == []  # written by the book: never decoded
+    replaced = ConversationState(seen=7, last_seen=998.0)
+    store[b"c"] = replaced.to_json()  # as a recovery writes it
+    assert book.get("c") == replaced and len(decoded) == 1
+    assert book.get("c") == replaced and len(decoded) == 1
+    del store[b"c"]  # as faust drops a revoked partition's keys
+    assert book.get("c") is None
+
+
 def test_a_split_instruction_is_scored_joined_and_escalates_the_conversation() -> None:
     # The heuristic scores each piece 0 on its own, under conversations.joined_min_risk: the
     # model would not read the joined text, but the patterns read every joined text.

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -45,7 +44,7 @@ class Turn(NamedTuple):
     at: float  # unix seconds
 
 
-@dataclass(frozen=True)
+@record
 class ConversationState:
     turns: tuple[Turn, ...] = ()
     prompts: tuple[str, ...] = ()  # the last prompts' text, oldest first (joined_prompts - 1)

@@ -47,3 +47,19 @@ def record(cls: type[T]) -> type[T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init  # type: ignore[misc]
     return cls
+
+
+def evolve(item: T, **changes: Any) -> T:
+    """``dataclasses.replace`` for a record, without its per-call field walk and ``__init__``:
+    a copy of the instance's ``__dict__`` with ``changes`` over it (a record's ``__init__``
+    only stores its arguments, so the copy is what it would build). Unknown field names are
+    refused all the same. On cache hits ``replace`` was 30% of the pipeline's time when the
+    scanner set adjusted four results per event with it."""
+    unknown = changes.keys() - item.__dataclass_fields__.keys()  # type: ignore[attr-defined]
+    if unknown:
+        raise TypeError(f"{type(item).__name__} has no field {', '.join(sorted(unknown))}")
+    new = object.__new__(type(item))
+    fields = new.__dict__
+    fields.update(item.__dict__)
+    fields.update(changes)
+    return new

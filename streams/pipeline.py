@@ -24,6 +24,7 @@ from llm_shield.streams.conversation import (
     remembered_prompt_risk,
 )
 from llm_shield.streams.events import DeadLetter, Event, RawRecord, decode_record
+from llm_shield.streams.frozen import evolve
 from llm_shield.streams.policy import DECISIONS, Decision, decide
 from llm_shield.streams.scanner import Scanner, ScanResult
 from llm_shield.streams.scanner_set import ScannerSet
@@ -298,7 +299,7 @@ class Pipeline:
                 continue
             keep = options.joined_prompts - 1
             prompts = (*(state.prompts if state else ()), event.text)[-keep:] if keep else ()
-            working[cid] = dataclasses.replace(state or ConversationState(), prompts=prompts)
+            working[cid] = evolve(state or ConversationState(), prompts=prompts)
         return joined
 
     def _converse(
@@ -352,9 +353,7 @@ class Pipeline:
         if decision != verdict.decision:
             self.stats.decisions[verdict.decision] -= 1
             self.stats.decisions[decision] += 1
-        return dataclasses.replace(
-            verdict, decision=decision, risk_score=risk, conversation=view.to_dict()
-        )
+        return evolve(verdict, decision=decision, risk_score=risk, conversation=view.to_dict())
 
     def _verdict(
         self,

@@ -39,6 +39,9 @@ FAMILIES = (
 _GAP1 = r"(?:\W+\w+){0,1}\W+"
 _GAP2 = r"(?:\W+\w+){0,2}\W+"
 _GAP3 = r"(?:\W+\w+){0,3}\W+"
+# A gap whose words are not "my" or "our": "ignore my previous instructions" is a user taking back
+# their own words, not an override of the assistant's.
+_GAP2_NOT_OWN = r"(?:\W+(?!my\b|our\b)\w+){0,2}\W+"
 
 _OVERRIDE_VERB = (
     r"(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|abandon|discard|"
@@ -88,7 +91,7 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "instruction_override",
         0.92,
-        rf"\b{_OVERRIDE_VERB}{_GAP2}{_PRIOR}{_GAP1}{_INSTRUCTION_NOUN}\b",
+        rf"\b{_OVERRIDE_VERB}{_GAP2_NOT_OWN}{_PRIOR}{_GAP1}{_INSTRUCTION_NOUN}\b",
     ),
     _p("instruction_override", 0.9, rf"\b{_OVERRIDE_VERB}\W+{_PRIOR}\W+{_INSTRUCTION_NOUN}\b"),
     _p(
@@ -183,21 +186,28 @@ PATTERNS: tuple[_Pattern, ...] = (
         0.45,
         r"\b(?:i am|i'm) the (?:developer|creator|administrator|admin|owner|programmer)\b",
     ),
-    # 3. context reset
+    # 3. context reset ("forget everything I said", "clear the conversation": a user's own words
+    # and conversation are theirs to take back; only beside other evidence do they count)
     _p(
         "context_reset",
         0.88,
-        r"\bforget (?:about )?(?:everything|all(?: of)?(?: that| this| the)?|what(?! i\b))\W+"
+        r"\bforget (?:about )?(?:everything|all(?: of)?(?: that| this| the)?|what)(?! i\b)\W+"
         r"(?:\w+\W+){0,3}?(?:above|before|previously|earlier|so far|said|told|instructed|"
         r"instructions|rules|prompt)\b",
     ),
-    _p("context_reset", 0.5, r"\bforget (?:everything|all)\b"),
+    _p("context_reset", 0.45, r"\bforget (?:everything|all)\b"),
     _p(
         "context_reset",
         0.8,
         r"\b(?:reset|clear|wipe|erase|flush|purge)\W+(?:your\W+(?:\w+\W+){0,1}(?:context|memory|"
-        r"instructions|conversation|history|rules|programming|settings)|(?:the|all)\W+(?:prior\W+|"
-        r"previous\W+)?(?:context|memory|instructions|conversation|programming))\b",
+        r"instructions|conversation|history|rules|programming|settings)|(?:the|all)\W+(?:(?:prior|"
+        r"previous)\W+(?:context|memory|instructions|conversation|programming)|instructions|"
+        r"programming))\b",
+    ),
+    _p(
+        "context_reset",
+        0.4,
+        r"\b(?:reset|clear|wipe|erase|flush|purge)\W+(?:the|all)\W+(?:context|memory|conversation)\b",
     ),
     _p(
         "context_reset",
@@ -318,7 +328,8 @@ PATTERNS: tuple[_Pattern, ...] = (
         "instruction_override",
         0.9,
         r"\b(?:ignora|ignore[sz]?|olvida|oublie[sz]?|ignoriere|vergiss|missachte|descarta|"
-        r"desconsidera|omite)\W+(?:\w+\W+){0,3}?(?:instrucciones|indicaciones|reglas|normas|"
+        r"desconsidera|omite)\W+(?:(?!my\b|our\b|mes\b|mis\b|meine\b)\w+\W+){0,3}?"
+        r"(?:instrucciones|indicaciones|reglas|normas|"
         r"directrices|instructions|consignes|règles|directives|anweisungen|regeln|vorgaben|"
         r"richtlinien)\b",
     ),

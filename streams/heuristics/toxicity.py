@@ -1,8 +1,11 @@
 """Heuristic toxicity scanner: six categories (the Jigsaw taxonomy) from weighted word lists.
 
 Words aimed at "you" weigh more than words merely mentioned, so "what does idiot mean?" stays below
-the default threshold while "you are an idiot" does not. Masked spellings ("f*ck", "sh1t") are
-matched through the same normalisation the injection scanner uses.
+the default threshold while "you are an idiot" does not. Words inside quotation marks that a
+sentence around them reports ("a user told my daughter 'I know where you live'. How do I report
+this?") weigh half: reported abuse is not abuse, and such reports were most of the pattern's false
+alarms on the tuning sets. Masked spellings ("f*ck", "sh1t") are matched through the same
+normalisation the injection scanner uses.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from llm_shield.streams.heuristics.evidence import noisy_or
 from llm_shield.streams.heuristics.matcher import shared_pattern_set
@@ -28,6 +32,49 @@ class _Rule:
     # Each different word counts, a repeated one once: a manual that says "garbage collection"
     # twice is not two insults (benign training documents reached 0.70-0.83 that way).
     distinct: bool = False
+
+
+# Quotation marks: straight ones open after a non-word character and close before one (so the
+# apostrophes of "won't" and "defendant's" are neither); curly and angle quotes are unambiguous.
+_QUOTE_MARKS = re.compile("['\"\u201c\u201d\u2018\u2019\u00ab\u00bb]")
+_CLOSER = {"'": "'", '"': '"', "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
+QUOTED_WEIGHT = 0.5  # what a reported word weighs against the same word said
+REPORTING_WORDS = 3  # words outside the quotes that make them a report, not the message itself
+MAX_QUOTE_MARKS = 64  # beyond it no text is read as quoted: the scan stays linear and cheap
+_WORD = re.compile(r"\w+")
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """The quoted stretches of ``text`` (start and end offsets, marks included), but only where
+    at least ``REPORTING_WORDS`` words stand outside them: a text that is all quotation is the
+    message itself, not a report of it."""
+    marks = [m.start() for m in islice(_QUOTE_MARKS.finditer(text), MAX_QUOTE_MARKS + 1)]
+    if len(marks) < 2 or len(marks) > MAX_QUOTE_MARKS:
+        return []
+    spans: list[tuple[int, int]] = []
+    opened: int | None = None
+    for i in marks:
+        mark = text[i]
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if opened is not None:
+            closes = _CLOSER[text[opened]] == mark and not before.isspace()
+            if closes and (mark not in "'\"" or not (after.isalnum() or after == "_")):
+                spans.append((opened, i + 1))
+                opened = None
+            continue
+        if mark in _CLOSER and not after.isspace() and not (before.isalnum() or before == "_"):
+            opened = i
+    if not spans:
+        return []
+    outside, last = [], 0
+    for start, end in spans:
+        outside.append(text[last:start])
+        last = end
+    outside.append(text[last:])
+    if len(_WORD.findall(" ".join(outside))) < REPORTING_WORDS:
+        return []
+    return spans
 
 
 def _words(*words: str) -> str:
@@ -281,19 +328,28 @@ class HeuristicToxicity:
     def scan(self, text: str) -> ScanResult:
         view = views(text).deleeted
         hits: dict[str, list[float]] = {c: [] for c in CATEGORIES}
+        reported: dict[str, list[float]] = {c: [] for c in CATEGORIES}  # inside quotation marks
         strong_obscene = 0
         matched: list[str] = []
+        quotes = quoted_spans(view)
         for index in self.matcher.candidates(view):  # in rule order, as if all were tried
             rule = RULES[index]
-            found = rule.regex.findall(view)
-            if not found:
-                continue
-            # Repetition counts, but with diminishing returns (three hits at most).
-            count = len(set(found)) if rule.distinct else len(found)
-            hits[rule.category].extend([rule.weight] * min(count, 3))
+            said: list[str] = []
+            quoted: list[str] = []
+            for match in rule.regex.finditer(view):
+                inside = any(s < match.start() and match.end() < e for s, e in quotes)
+                (quoted if inside else said).append(match.group())
+            for found, into in ((said, hits), (quoted, reported)):
+                if found:
+                    # Repetition counts, but with diminishing returns (three hits at most).
+                    count = len(set(found)) if rule.distinct else len(found)
+                    into[rule.category].extend([rule.weight] * min(count, 3))
             if rule.strong and rule.category == "obscene":
-                strong_obscene += len(found)
-        categories = {c: noisy_or(w) for c, w in hits.items()}
+                strong_obscene += len(said)
+        categories = {
+            c: noisy_or([noisy_or(w), QUOTED_WEIGHT * noisy_or(reported[c])])
+            for c, w in hits.items()
+        }
 
         severe = 0.0
         aimed = max(categories["insult"], categories["threat"], categories["identity_hate"])

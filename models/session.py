@@ -42,6 +42,13 @@ OPTIMIZATION_LEVELS = {
 SPIN_MICROSECONDS = 10
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: a container's cpuset or ``taskset`` limits them, which
+    ``os.cpu_count()`` (the machine's) does not see."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    return cores or os.cpu_count() or 1
+
+
 def run_threads(threads: int, runs: int) -> tuple[int, int]:
     """How a process's model threads are spent: ``(runs at once, intra-op threads per run)``.
 
@@ -53,8 +60,7 @@ def run_threads(threads: int, runs: int) -> tuple[int, int]:
     row that cannot be split; it takes one thread (6% slower than two, same probe).
     """
     if threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-        threads = threads or os.cpu_count() or 1
+        threads = usable_cores()
     runs = runs if runs > 0 else threads
     return runs, max(1, threads // runs)
 

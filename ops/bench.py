@@ -1222,6 +1222,7 @@ def _context_summary(kind: str, rounds: Sequence[dict[str, tuple[float, float]]]
 def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[str, Any]:
     import onnxruntime
 
+    from llm_shield.models.session import usable_cores
     from llm_shield.registry.home import default_home
     from llm_shield.streams.broker import EmbeddedBroker, free_port
     from llm_shield.streams.config import env_name, load_settings
@@ -1229,7 +1230,7 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     home = default_home()
     threads = 0
     events = build_events(events_count)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     report: dict[str, Any] = {
         "machine": {
             "cores": cores,

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from llm_shield.models.session import usable_cores
+
 log = logging.getLogger(__name__)
 
 MEMBER_ENV = "LLM_SHIELD_WORKER_MEMBER"  # set in each member: its number, 1..N
@@ -30,12 +32,12 @@ EXIT_MEMBER_FAILED_TO_START = 1
 def suited_processes(cores: int | None = None) -> int:
     """``--processes auto``: one member per two cores (each gets two onnxruntime threads),
     at least one. See the README's scale figures for why not one per core."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     return max(1, cores // 2)
 
 
 def threads_per_member(processes: int, cores: int | None = None) -> int:
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     return max(1, cores // processes)
 
 

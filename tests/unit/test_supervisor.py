@@ -62,6 +62,15 @@ def test_auto_is_one_member_per_two_cores_and_threads_are_split() -> None:
     assert threads_per_member(3, 16) == 5
 
 
+def test_cores_are_those_the_process_may_use_not_the_machines(monkeypatch) -> None:
+    """In a container limited to a cpuset (or under taskset) the machine has more cores than
+    the worker may use: members and threads follow the cpuset."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert suited_processes() == 2
+    assert threads_per_member(2) == 2
+
+
 def test_members_start_a_killed_one_is_restarted_and_a_signal_is_forwarded(
     tmp_path: Path,
 ) -> None:

@@ -213,21 +213,41 @@ def _pipeline_rows(pipeline: Any) -> dict[str, Any]:
     parts add to the rest of the scan; steadier than two pipelines timed against each other,
     whose rounds scatter more than the cost itself)."""
     counted = pipeline.stats
-    seconds = counted.seconds
-    context = sum(value for part, value in seconds.items() if part != "scan")
-    rest = seconds["scan"] - context
     return {
         "model_rows": pipeline.scanners.stats.model_rows,
         "joined_scored": counted.joined_scored,
         "joined_skipped": counted.joined_skipped,
         "escalations": counted.escalations,
+        **_in_pipeline(counted.seconds),
+    }
+
+
+def _in_pipeline(seconds: dict[str, float]) -> dict[str, Any]:
+    """From a pipeline's seconds per part (``scan`` the whole): what the context parts add to
+    the rest of the scan, and each part's share of it."""
+    scan = seconds.get("scan", 0.0)
+    context = sum(value for part, value in seconds.items() if part != "scan")
+    rest = scan - context
+    return {
         "in_pipeline_cost": round(context / rest, 4) if rest > 0 else 0.0,
         "in_pipeline_shares": {
-            part: round(value / seconds["scan"], 4) if seconds["scan"] else 0.0
+            part: round(value / scan, 4) if scan else 0.0
             for part, value in seconds.items()
             if part != "scan"
         },
     }
+
+
+def _worker_in_pipeline(port: int) -> dict[str, Any]:
+    """The same figures from a running worker's own timers
+    (``llm_shield_pipeline_seconds_total``), over everything it has scanned."""
+    prefix = 'llm_shield_pipeline_seconds_total{part="'
+    seconds = {
+        name[len(prefix) : -2]: value
+        for name, value in _scrape(port).items()
+        if name.startswith(prefix)
+    }
+    return _in_pipeline(seconds)
 
 
 def replay_rate(settings: Any, events: Sequence[dict]) -> float:
@@ -1106,6 +1126,7 @@ def context_figures(
     and the worker runs every case (a warm worker each) between two runs with the context off;
     a case's cost in a round is against the context off in the same round, and the figure is
     the median of the rounds (see _context_summary)."""
+    from llm_shield.streams.broker import free_port
     from llm_shield.streams.config import load_settings
 
     values = {
@@ -1139,7 +1160,11 @@ def context_figures(
     del pipelines
     runs = {"replay": replayed}
     _say("context: a warm worker for each case")
-    workers = {name: _start_worker(broker, values[name], "x", 1) for name in values}
+    ports = {name: free_port() for name in values}
+    workers = {
+        name: _start_worker(broker, {**values[name], "metrics_port": str(ports[name])}, "x", 1)
+        for name in values
+    }
     try:
 
         def streamed(step: str, round_: int) -> Callable[[], tuple[float, float]]:
@@ -1160,6 +1185,9 @@ def context_figures(
             return [(step, streamed(step, round_)) for step in order]
 
         runs["kafka"] = _alternating_rounds(rounds, steps)
+        out["kafka_rows"] = {
+            name: _worker_in_pipeline(ports[name]) for name in values if name != "off"
+        }
     finally:
         for worker, _settings in workers.values():
             worker.stop()

@@ -435,6 +435,12 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     assert rows["on_conversations"]["in_pipeline_shares"]["joined"] > 0
     assert rows["on_conversations_unjoined"]["in_pipeline_shares"]["conversations"] > 0
     assert 0 < rows["on_conversations"]["in_pipeline_cost"] < 1
+    # the same timers read from each warm worker's metrics
+    served = context["kafka_rows"]
+    assert set(served) == {"on", "on_conversations", "on_conversations_unjoined"}
+    assert served["on_conversations"]["in_pipeline_shares"]["joined"] > 0
+    assert served["on_conversations_unjoined"]["in_pipeline_shares"]["joined"] == 0
+    assert 0 < served["on_conversations"]["in_pipeline_cost"] < 1
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",
         "toxicity",

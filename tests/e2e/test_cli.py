@@ -439,7 +439,8 @@ def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     served = context["kafka_rows"]
     assert set(served) == {"on", "on_conversations", "on_conversations_unjoined"}
     assert served["on_conversations"]["in_pipeline_shares"]["joined"] > 0
-    assert served["on_conversations_unjoined"]["in_pipeline_shares"]["joined"] == 0
+    joined = {case: served[case]["in_pipeline_shares"]["joined"] for case in served}
+    assert joined["on_conversations_unjoined"] < joined["on_conversations"]
     assert 0 < served["on_conversations"]["in_pipeline_cost"] < 1
     assert set(report["heuristics_slowest_64k"]) == {
         "prompt_injection",

@@ -220,12 +220,14 @@ class ConversationBook:
         key = conversation_id.encode()
         with self._lock:
             raw = self.store.get(key)
+            if raw is None:
+                return None
             held = self._decoded.get(key)
             if held is not None and held[0] is raw:
                 state = held[1]
             else:
                 decoded = ConversationState.from_json(raw)
-                if decoded is None or raw is None:
+                if decoded is None:
                     return None
                 state = decoded
                 self._remember(key, raw, state)

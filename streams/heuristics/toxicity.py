@@ -337,7 +337,7 @@ class HeuristicToxicity:
             said: list[str] = []
             quoted: list[str] = []
             for match in rule.regex.finditer(view):
-                inside = any(s < match.start() and match.end() < e for s, e in quotes)
+                inside = quotes and any(s < match.start() and match.end() < e for s, e in quotes)
                 (quoted if inside else said).append(match.group())
             for found, into in ((said, hits), (quoted, reported)):
                 if found:
@@ -346,10 +346,10 @@ class HeuristicToxicity:
                     into[rule.category].extend([rule.weight] * min(count, 3))
             if rule.strong and rule.category == "obscene":
                 strong_obscene += len(said)
-        categories = {
-            c: noisy_or([noisy_or(w), QUOTED_WEIGHT * noisy_or(reported[c])])
-            for c, w in hits.items()
-        }
+        categories = {c: noisy_or(w) for c, w in hits.items()}
+        for c, w in reported.items():  # quoted hits, combined first, then halved
+            if w:
+                categories[c] = noisy_or([categories[c], QUOTED_WEIGHT * noisy_or(w)])
 
         severe = 0.0
         aimed = max(categories["insult"], categories["threat"], categories["identity_hate"])

@@ -190,9 +190,12 @@ def slowest_input(texts: dict[str, str] | None = None) -> dict[str, Any]:
 
 def _bench_pipeline(settings: Any, *, context: bool = False) -> Any:
     """A pipeline as the replay builds it; ``context`` adds what the worker keeps beside it
-    (tenant policies, conversation state, stats windows), as the worker builds them."""
+    (tenant policies, conversation state, stats windows), as the worker builds them. The
+    collector is set as the replay and the worker set it (``settle_heap``)."""
+    from llm_shield.streams.heap import settle_heap
     from llm_shield.streams.pipeline import Pipeline
 
+    settle_heap()
     if not context:
         return Pipeline(settings)
     from llm_shield.streams.conversation import ConversationBook

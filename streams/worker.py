@@ -24,6 +24,7 @@ from llm_shield.streams.app import OutcomeSink, create_app
 from llm_shield.streams.config import Settings
 from llm_shield.streams.conversation import ConversationBook
 from llm_shield.streams.errors import BrokerError, DeliveryFailed
+from llm_shield.streams.heap import settle_heap
 from llm_shield.streams.kafka import (
     OutputGate,
     TopicFollower,
@@ -255,6 +256,7 @@ def run_worker(
         worker.stop_for_restart()
 
     async def ready() -> None:
+        settle_heap()  # the models are loaded and the group joined: what stays is in memory
         if on_ready is not None:
             on_ready(time.monotonic() - began, pipeline)
         if settings.kafka.watch_interval_seconds:

@@ -51,6 +51,7 @@ def replay(
 ) -> None:
     """Run the pipeline offline over a JSONL log (no broker): verdict lines and a summary."""
     from llm_shield.ops.cli.render import summary_line
+    from llm_shield.streams.heap import settle_heap
     from llm_shield.streams.pipeline import Pipeline
     from llm_shield.streams.replay import replay_lines
 
@@ -66,6 +67,7 @@ def replay(
         ConversationBook(settings.conversations) if settings.conversations.enabled else None
     )
     pipeline = Pipeline(settings, conversations=conversations)
+    settle_heap()  # as the worker does: a long log is the worker's steady state offline
     with open_lines(file) as handle:
         lines = handle.read().splitlines()
     with (

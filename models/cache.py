@@ -19,7 +19,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,9 @@ class ResultCache:
         self, directory: Path, *, ttl_seconds: float, size_mb: int, memory_entries: int = 50_000
     ) -> None:
         self.directory = directory
-        # The most recently used entries, decoded, in front of the disk (about 20 MB at most).
+        # The most recently used entries, decoded into the callers' objects, in front of the
+        # disk: about 50 MB at most (a model entry with the scan results built from it about
+        # 2 KB, a pattern result 0.35 KB).
         self.memory_entries = memory_entries
         self._recent: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self.ttl_seconds = ttl_seconds
@@ -156,9 +158,14 @@ class ResultCache:
         self._recent.move_to_end(key)
         return found[1]
 
-    def get_many(self, keys: Sequence[str]) -> list[Any | None]:
+    def get_many(
+        self, keys: Sequence[str], decode: Callable[[Any], Any] | None = None
+    ) -> list[Any | None]:
         """Recently used entries come from memory (no sqlite query, no JSON decode); the rest
-        from disk, and those are remembered."""
+        from disk, and those are remembered. ``decode`` turns a stored value into the caller's
+        own object (None: an entry of another shape, a miss); memory keeps that object, so a
+        recently used entry is not rebuilt either. A namespace is always read with one
+        ``decode``."""
         if self._cache is None:
             self.stats.misses += len(keys)
             return [None] * len(keys)
@@ -168,6 +175,8 @@ class ResultCache:
                 for index, key in enumerate(keys):
                     if decoded[index] is None:
                         value = _decode(self._cache.get(key))
+                        if value is not None and decode is not None:
+                            value = decode(value)
                         if value is not None:
                             decoded[index] = value
                             self._remember(key, value)
@@ -180,14 +189,19 @@ class ResultCache:
         self.stats.misses += len(keys) - hits
         return decoded
 
-    def set_many(self, items: Sequence[tuple[str, Any]]) -> None:
+    def set_many(
+        self, items: Sequence[tuple[str, Any]], remembered: Sequence[Any] | None = None
+    ) -> None:
+        """``remembered``: each value as ``get_many``'s ``decode`` gives it, kept in memory in
+        place of the stored value."""
         if self._cache is None or not items:
             return
+        objects = remembered if remembered is not None else [value for _key, value in items]
         try:
             with self._lock, self._cache.transact():
-                for key, value in items:
+                for (key, value), kept in zip(items, objects, strict=True):
                     self._cache.set(key, orjson.dumps(value), expire=self.ttl_seconds)
-                    self._remember(key, value)
+                    self._remember(key, kept)
             self.stats.writes += len(items)
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)

@@ -14,8 +14,9 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -177,6 +178,13 @@ def _result_from_json(value: dict) -> ScanResult | None:
         return None  # an entry of another shape: score the text again
 
 
+def _scores_from_json(value: dict) -> ModelScores | None:
+    try:
+        return ModelScores(value["p"], value["w"], True, value["s"])
+    except (KeyError, TypeError):
+        return None  # an entry of another shape (before spans were kept): score it again
+
+
 class _Lazy(dict):
     """Heuristic results per scanner, computed only when a path needs them."""
 
@@ -189,12 +197,28 @@ class _Lazy(dict):
         return value
 
 
+@dataclass(frozen=True)
+class _Output:
+    """A scanner's labels in its model's output order (``ScannerSet._output``)."""
+
+    classifier: Any
+    labels: tuple[str, ...]
+    positive: str
+    positive_index: int | None
+    negative: str
+
+
 @record
 class ModelScores:
     probabilities: dict[str, list[float]]
     windows: int
     cached: bool
     spans: dict[str, list[int] | None]
+    # Scan results built from these cached scores, by model, scanner and threshold: a text seen
+    # again gets the same (immutable) results without building them again (``_result``).
+    built: dict[tuple[str, str, float], ScanResult] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 # What a blank text gets without any model or pattern: nothing in it can be risky.
@@ -218,6 +242,7 @@ class ScannerSet:
         )
         self.heuristics: dict[str, Scanner] = {}
         self.groups: dict[tuple[str, str], ModelGroup] = {}
+        self._outputs: dict[tuple[str, str], _Output] = {}
         self.cache = None
         if self.custom is not None:
             return
@@ -405,17 +430,15 @@ class ScannerSet:
         threshold = self.settings.scanners.get(name).threshold
         namespace = f"heuristic/{name}@{HEURISTICS_VERSION}:{threshold}"
         keys = [exact_key(namespace, text) for text in texts]
-        cached = self.cache.get_many(keys)
-        results: list[ScanResult | None] = [
-            _result_from_json(value) if value is not None else None for value in cached
-        ]
+        results: list[ScanResult | None] = self.cache.get_many(keys, _result_from_json)
         missing = [i for i, result in enumerate(results) if result is None]
         if missing:
             fresh = scanner.scan_batch([texts[i] for i in missing])
             for i, result in zip(missing, fresh, strict=True):
                 results[i] = result
             self.cache.set_many(
-                [(keys[i], _result_to_json(r)) for i, r in zip(missing, fresh, strict=True)]
+                [(keys[i], _result_to_json(r)) for i, r in zip(missing, fresh, strict=True)],
+                remembered=fresh,
             )
         return results  # type: ignore[return-value]
 
@@ -483,8 +506,11 @@ class ScannerSet:
                     merged.append(h.evolve(method="heuristic_fallback"))
                 elif mode == "ensemble":
                     m = self._result(group, name, scores[i], threshold)
-                    best = m if m.risk >= h.risk else h
-                    merged.append(best.evolve(matched=h.matched, windows=m.windows))
+                    if m.risk >= h.risk and not h.matched:
+                        merged.append(m)  # the usual case: no pattern matched, nothing to add
+                    else:
+                        best = m if m.risk >= h.risk else h
+                        merged.append(best.evolve(matched=h.matched, windows=m.windows))
                 else:
                     merged.append(self._result(group, name, scores[i], threshold))
             results[name] = merged
@@ -498,11 +524,14 @@ class ScannerSet:
         namespaces = {False: group.cache_namespace, True: group.cache_namespace + "+sentences"}
         keys = [text_key(namespaces[s], t) for t, s in zip(texts, sentences, strict=True)]
         unique = list(dict.fromkeys(keys))  # a text repeated in a batch is scored once
-        cached = self.cache.get_many(unique) if self.cache is not None else [None] * len(unique)
-        found: dict[str, ModelScores] = {}
-        for key, value in zip(unique, cached, strict=True):
-            if value is not None and "s" in value:
-                found[key] = ModelScores(value["p"], value["w"], True, value["s"])
+        cached = (
+            self.cache.get_many(unique, _scores_from_json)
+            if self.cache is not None
+            else [None] * len(unique)
+        )
+        found: dict[str, ModelScores] = {
+            key: scores for key, scores in zip(unique, cached, strict=True) if scores is not None
+        }
         missing = [key for key in unique if key not in found]
         if missing:
             assert group.classifier is not None
@@ -526,7 +555,10 @@ class ScannerSet:
                 found[key] = ModelScores(probabilities, windows, False, spans)
                 fresh.append((key, {"p": probabilities, "w": windows, "s": spans}))
             if self.cache is not None:
-                self.cache.set_many(fresh)
+                remembered = [
+                    ModelScores(value["p"], value["w"], True, value["s"]) for _key, value in fresh
+                ]
+                self.cache.set_many(fresh, remembered=remembered)
         out: dict[int, ModelScores] = {}
         for index, key in zip(indices, keys, strict=True):
             out[index] = found[key]
@@ -536,32 +568,61 @@ class ScannerSet:
                 self.stats.cache_misses += 1
         return out
 
+    def _output(self, group: ModelGroup, name: str) -> _Output:
+        """A scanner's labels as its loaded model names them, read once per model (every
+        result of every batch needs them; a reloaded model is read again)."""
+        classifier = group.classifier
+        assert classifier is not None
+        found = self._outputs.get((group.ref, name))
+        if found is None or found.classifier is not classifier:
+            spec = classifier.entry.outputs[name]
+            labels = tuple(spec.labels)
+            positive = spec.positive_label
+            found = _Output(
+                classifier=classifier,
+                labels=labels,
+                positive=positive,
+                positive_index=labels.index(positive) if positive in labels else None,
+                negative=next((label for label in labels if label != positive), positive),
+            )
+            self._outputs[(group.ref, name)] = found
+        return found
+
     def _result(
         self, group: ModelGroup, name: str, scores: ModelScores, threshold: float
     ) -> ScanResult:
-        assert group.classifier is not None
-        spec = group.classifier.entry.outputs[name]
-        labels = list(spec.labels)
+        if not scores.cached:
+            return self._build_result(group, name, scores, threshold)
+        key = (group.ref, name, threshold)
+        built = scores.built.get(key)
+        if built is None:
+            built = scores.built[key] = self._build_result(group, name, scores, threshold)
+        return built
+
+    def _build_result(
+        self, group: ModelGroup, name: str, scores: ModelScores, threshold: float
+    ) -> ScanResult:
+        output = self._output(group, name)
         probabilities = scores.probabilities[name]
         method = "cache" if scores.cached else "ml"
         if name == "sentiment":
-            by_label = dict(zip(labels, probabilities, strict=True))
+            by_label = dict(zip(output.labels, probabilities, strict=True))
             label = max(by_label, key=by_label.__getitem__)
             return ScanResult(
                 score=by_label[label],
                 label=label,
-                risk=by_label.get(spec.positive_label, 0.0),
+                risk=by_label.get(output.positive, 0.0),
                 method=method,
                 model=group.ref,
                 scores=by_label,
                 windows=scores.windows,
             )
-        risk = probabilities[labels.index(spec.positive_label)]
-        negative = next(label for label in labels if label != spec.positive_label)
+        assert output.positive_index is not None
+        risk = probabilities[output.positive_index]
         span = scores.spans.get(name)
         return ScanResult(
             score=risk,
-            label=spec.positive_label if risk >= threshold else negative,
+            label=output.positive if risk >= threshold else output.negative,
             risk=risk,
             method=method,
             model=group.ref,

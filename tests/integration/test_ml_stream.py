@@ -123,6 +123,39 @@ def test_replaying_twice_is_served_from_the_cache(starter_home: Path, tmp_path: 
     assert "cache hits 100%" in human.stderr
 
 
+def test_results_from_the_memory_cache_follow_the_threshold_they_are_judged_by(
+    starter_home: Path, tmp_path: Path
+) -> None:
+    """A text seen again gets the results built from its cached scores the first time it was
+    read again; a policy with another threshold gets its own, the same as a fresh scan's."""
+    texts = [ATTACK, "Thanks, that fixed it.", "You are useless and stupid."]
+    kinds = ["prompt"] * len(texts)
+    cached = Pipeline(load_settings(None, {"cache_dir": str(tmp_path / "c")}, environ={}))
+    scanners = cached.settings.scanners
+    first = cached.scanners.scan(texts, kinds)
+    again = [cached.scanners.scan(texts, kinds) for _ in range(2)]
+    for name in ("prompt_injection", "toxicity", "sentiment"):
+        for before, *later in zip(first[name], *(a[name] for a in again), strict=True):
+            assert before.method == "ml" and all(r.method == "cache" for r in later)
+            assert all((r.risk, r.label) == (before.risk, before.label) for r in later)
+    attack_risk = first["prompt_injection"][0].risk
+    assert first["prompt_injection"][0].label == "INJECTION"
+    lenient = replace(
+        scanners,
+        prompt_injection=replace(scanners.prompt_injection, threshold=attack_risk + 1e-6),
+    )
+    judged = cached.scanners.scan(texts, kinds, lenient)["prompt_injection"]
+    fresh = Pipeline(
+        load_settings(None, {"cache_dir": str(tmp_path / "c2"), "models.cache_enabled": "false"})
+    ).scanners.scan(texts, kinds, lenient)["prompt_injection"]
+    assert judged[0].method == "cache" and judged[0].label == "SAFE"
+    assert [(r.label, round(r.risk, 4)) for r in judged] == [
+        (r.label, round(r.risk, 4)) for r in fresh
+    ]
+    # and the default threshold's results are still served as they were
+    assert cached.scanners.scan(texts, kinds)["prompt_injection"][0].label == "INJECTION"
+
+
 def test_missing_model_falls_back_honestly_or_fails_fast(tmp_path: Path) -> None:
     empty = {
         "LLM_SHIELD_MODEL_HOME": str(tmp_path / "empty"),

@@ -60,3 +60,31 @@ def test_memory_front_can_be_off(tmp_path: Path) -> None:
     cache.set_many([("a", {"v": 1})])
     assert not cache._recent
     assert cache.get_many(["a"]) == [{"v": 1}]
+
+
+def test_decoded_objects_are_kept_in_memory_and_built_once(tmp_path: Path) -> None:
+    built: list[dict] = []
+
+    def decode(value: dict) -> tuple | None:
+        built.append(value)
+        return ("scores", value["v"]) if "v" in value else None
+
+    cache = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8)
+    cache.set_many([("a", {"v": 1}), ("old", {"x": 0})], remembered=[("scores", 1), None])
+    cache.close()
+    reopened = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8)
+    first = reopened.get_many(["a", "old"], decode)
+    assert first == [("scores", 1), None]  # an entry of another shape is a miss
+    assert (reopened.stats.hits, reopened.stats.misses) == (1, 1)
+    second = reopened.get_many(["a"], decode)
+    assert second[0] is first[0]  # from memory, not decoded again
+    assert len(built) == 2
+
+
+def test_remembered_objects_are_what_a_read_returns(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "c", ttl_seconds=60, size_mb=8)
+    kept = ("scores", 2)
+    cache.set_many([("a", {"v": 2})], remembered=[kept])
+    assert cache.get_many(["a"], lambda value: ("scores", value["v"]))[0] is kept
+    cache._recent.clear()  # from disk, the stored JSON decoded
+    assert cache.get_many(["a"], lambda value: ("scores", value["v"])) == [("scores", 2)]

@@ -190,12 +190,9 @@ def slowest_input(texts: dict[str, str] | None = None) -> dict[str, Any]:
 
 def _bench_pipeline(settings: Any, *, context: bool = False) -> Any:
     """A pipeline as the replay builds it; ``context`` adds what the worker keeps beside it
-    (tenant policies, conversation state, stats windows), as the worker builds them. The
-    collector is set as the replay and the worker set it (``settle_heap``)."""
-    from llm_shield.streams.heap import settle_heap
+    (tenant policies, conversation state, stats windows), as the worker builds them."""
     from llm_shield.streams.pipeline import Pipeline
 
-    settle_heap()
     if not context:
         return Pipeline(settings)
     from llm_shield.streams.conversation import ConversationBook
@@ -1257,10 +1254,14 @@ def run_bench(events_count: int, *, quick: bool, variant: str = "int8") -> dict[
     from llm_shield.registry.home import default_home
     from llm_shield.streams.broker import EmbeddedBroker, free_port
     from llm_shield.streams.config import env_name, load_settings
+    from llm_shield.streams.heap import settle_heap
 
     home = default_home()
     threads = 0
     events = build_events(events_count)
+    # the collector set once, as the replay and the worker set it: the bench's own pipelines
+    # then pay what theirs do (the bench process also holds its corpora and their libraries)
+    settle_heap()
     cores = usable_cores()
     report: dict[str, Any] = {
         "machine": {

@@ -52,6 +52,28 @@ class ScanStats:
     cache_misses: int = 0
 
 
+@dataclass(frozen=True)
+class _Output:
+    """A scanner's labels in its model's output order, read once when the model loads (every
+    result of every batch needs them)."""
+
+    labels: tuple[str, ...]
+    positive: str
+    positive_index: int | None
+    negative: str
+
+    @classmethod
+    def of(cls, spec: Any) -> _Output:
+        labels = tuple(spec.labels)
+        positive = spec.positive_label
+        return cls(
+            labels=labels,
+            positive=positive,
+            positive_index=labels.index(positive) if positive in labels else None,
+            negative=next((label for label in labels if label != positive), positive),
+        )
+
+
 class ModelGroup:
     """One model (id + variant) and the scanners it answers; loaded at start, retried on failure."""
 
@@ -61,6 +83,7 @@ class ModelGroup:
         self.variant = variant
         self.names = names
         self.classifier = None
+        self.outputs: dict[str, _Output] = {}
         self.ref = f"{model_id}:{variant}"
         # Result-cache namespace: the model's files' content hash, so a model rebuilt or swapped
         # under the same version never gets the old files' cached scores.
@@ -105,6 +128,7 @@ class ModelGroup:
             self.fail(exc)
             return False
         self.classifier = classifier
+        self.outputs = {name: _Output.of(spec) for name, spec in resolved.entry.outputs.items()}
         self.resolved = resolved
         self.verified_at = time.monotonic()
         self.ref = resolved.ref
@@ -178,13 +202,6 @@ def _result_from_json(value: dict) -> ScanResult | None:
         return None  # an entry of another shape: score the text again
 
 
-def _scores_from_json(value: dict) -> ModelScores | None:
-    try:
-        return ModelScores(value["p"], value["w"], True, value["s"])
-    except (KeyError, TypeError):
-        return None  # an entry of another shape (before spans were kept): score it again
-
-
 class _Lazy(dict):
     """Heuristic results per scanner, computed only when a path needs them."""
 
@@ -195,17 +212,6 @@ class _Lazy(dict):
     def __missing__(self, name: str) -> list[ScanResult]:
         self[name] = value = self._compute(name)
         return value
-
-
-@dataclass(frozen=True)
-class _Output:
-    """A scanner's labels in its model's output order (``ScannerSet._output``)."""
-
-    classifier: Any
-    labels: tuple[str, ...]
-    positive: str
-    positive_index: int | None
-    negative: str
 
 
 @record
@@ -219,6 +225,13 @@ class ModelScores:
     built: dict[tuple[str, str, float], ScanResult] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+
+def _scores_from_json(value: dict) -> ModelScores | None:
+    try:
+        return ModelScores(value["p"], value["w"], True, value["s"])
+    except (KeyError, TypeError):
+        return None  # an entry of another shape (before spans were kept): score it again
 
 
 # What a blank text gets without any model or pattern: nothing in it can be risky.
@@ -242,7 +255,6 @@ class ScannerSet:
         )
         self.heuristics: dict[str, Scanner] = {}
         self.groups: dict[tuple[str, str], ModelGroup] = {}
-        self._outputs: dict[tuple[str, str], _Output] = {}
         self.cache = None
         if self.custom is not None:
             return
@@ -568,26 +580,6 @@ class ScannerSet:
                 self.stats.cache_misses += 1
         return out
 
-    def _output(self, group: ModelGroup, name: str) -> _Output:
-        """A scanner's labels as its loaded model names them, read once per model (every
-        result of every batch needs them; a reloaded model is read again)."""
-        classifier = group.classifier
-        assert classifier is not None
-        found = self._outputs.get((group.ref, name))
-        if found is None or found.classifier is not classifier:
-            spec = classifier.entry.outputs[name]
-            labels = tuple(spec.labels)
-            positive = spec.positive_label
-            found = _Output(
-                classifier=classifier,
-                labels=labels,
-                positive=positive,
-                positive_index=labels.index(positive) if positive in labels else None,
-                negative=next((label for label in labels if label != positive), positive),
-            )
-            self._outputs[(group.ref, name)] = found
-        return found
-
     def _result(
         self, group: ModelGroup, name: str, scores: ModelScores, threshold: float
     ) -> ScanResult:
@@ -602,7 +594,7 @@ class ScannerSet:
     def _build_result(
         self, group: ModelGroup, name: str, scores: ModelScores, threshold: float
     ) -> ScanResult:
-        output = self._output(group, name)
+        output = group.outputs[name]
         probabilities = scores.probabilities[name]
         method = "cache" if scores.cached else "ml"
         if name == "sentiment":

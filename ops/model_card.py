@@ -365,6 +365,19 @@ TRIED = [
     "FPR 12.8% -> 7.7%), Spanish, German and French F1 0.874 -> 0.825 (FPR 13.3% -> 6.7%), "
     "bastioncorpus F1 0.880 -> 0.866. The tuning gains overstate it: the training and tuning "
     "texts were written the same way, on the same day.",
+    "Insults are not injections (no rebuild, 2026-12-06; kept). The injection head also rises "
+    "on hostility aimed at the reader: on the tuning prompts, 59 texts of the toxicity sets "
+    "were flagged as injections too (scores 0.50-0.99), so the alert for an insult named an "
+    "injection and the per-scanner stats counted one. A prompt that toxicity scores at least "
+    "`scanners.prompt_injection.toxic_text_threshold` (0.9) is now named an injection only with "
+    "pattern evidence or an injection score of at least the same. Tuning: 48 of the 59 lose the "
+    "injection flag, none of the 1,888 flagged tuning attacks does, no tuning decision changes. "
+    "Tried first, a bar on the injection score alone beside any toxicity flag: 53 of the 59, but "
+    "two tuning attacks that toxicity scored 0.75 and 0.8 (one in German) lost the flag. "
+    "Held-out, counted afterwards on the AVX2 build: no figure of this card moved (every "
+    "injection and toxicity set, every mode); toxic texts also named injections 23 -> 1 of the "
+    "94 toxicity flags on the held-out toxicity set, and 25 -> 2 of 70 on its categories set; "
+    "no decision changed.",
 ]
 
 HELDOUT_USE = [
@@ -417,11 +430,13 @@ WEAKNESSES = [
     "Sentiment labels come from tweets about a few topics (e.g. self-driving cars); other "
     "domains will score lower.",
     "Insults addressed to the reader ('people like you are disgusting morons') score above the "
-    "injection threshold (0.75): they are blocked for toxicity anyway, but the verdict names "
-    "injection too.",
+    "injection threshold (0.75-0.79): they are blocked for toxicity, and since 2026-12-06 named "
+    "injections only where toxicity is less sure of them than 0.9 or the injection score "
+    "reaches 0.9 (see above); an insult toxicity scores lower is still named both.",
     "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
-    "is scored as a threat by the model (0.97 in ml mode, and 0.76 for injection on the chess "
-    "one); the patterns' threat rules match it too.",
+    "is scored as a threat by the model (0.97 in ml mode; 0.76-0.82 for injection on the chess "
+    "one, no longer named an injection beside the threat); the patterns' threat rules match it "
+    "too.",
     "E-mail headers pushed the injection score up ('From: ... To: ...' alone scored 0.98); "
     "address and date lines are now blanked before the model reads a text (see above), but a "
     "Subject line still lifts it: 'Subject: Your invoice' alone scores 0.94 as a prompt (a "

@@ -345,6 +345,10 @@ class ScannerSet:
                 out[name] = heuristic[name]
             elif name in _BINARY:
                 out[name] = self._judge(name, texts, kinds, out[name], heuristic, scanners)
+        if "prompt_injection" in out and "toxicity" in out:
+            out["prompt_injection"] = beside_toxicity(
+                out["prompt_injection"], out["toxicity"], kinds, scanners
+            )
         return {name: out[name] for name in wanted}
 
     def _blank(self, name: str) -> ScanResult:
@@ -624,3 +628,47 @@ class ScannerSet:
 
 
 _BINARY = {"prompt_injection": ("INJECTION", "SAFE"), "toxicity": ("TOXIC", "NON_TOXIC")}
+
+
+def beside_toxicity(
+    injection: Sequence[ScanResult],
+    toxicity: Sequence[ScanResult],
+    kinds: Sequence[str],
+    scanners: ScannersSettings,
+) -> list[ScanResult]:
+    """The injection results judged beside the toxicity results of the same prompts: where
+    toxicity flags a prompt with a score of at least ``toxic_text_threshold`` and the injection
+    score is the model's alone (no pattern matched), that score must reach the same bar.
+
+    The model's injection head also rises on insults and threats aimed at the reader: on the
+    tuning prompts, 59 of the toxicity sets' texts were flagged as injections too (scores
+    0.50-0.99); this takes the flag from 48 of them and from none of the 1,888 flagged tuning
+    attacks (a bar on the injection score alone also took it from two attacks that toxicity
+    scored 0.75 and 0.8). Documents keep their own threshold, and an injection the patterns
+    found keeps the scanner's."""
+    options = scanners.prompt_injection
+    bar = options.toxic_text_threshold
+    tox_threshold = scanners.toxicity.threshold
+    out = list(injection)
+    if bar <= 0.0:
+        return out
+    positive, negative = _BINARY["prompt_injection"]
+    for i, (result, toxic) in enumerate(zip(injection, toxicity, strict=True)):
+        if kinds[i] != "prompt" or result.matched or result.method not in ("ml", "cache"):
+            continue
+        flagged_toxic = toxic.risk >= (
+            toxic.threshold if toxic.threshold is not None else tox_threshold
+        )
+        if not flagged_toxic or toxic.risk < bar:
+            continue
+        own = result.threshold if result.threshold is not None else options.threshold
+        if own >= bar:
+            continue
+        flagged = result.risk >= bar
+        reason = result.reason or f"toxic text: model score {result.risk:.2f} >= {bar:.2f}"
+        out[i] = result.evolve(
+            label=positive if flagged else negative,
+            threshold=bar,
+            reason=reason if flagged else None,
+        )
+    return out

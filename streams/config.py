@@ -213,12 +213,6 @@ class ScannerSettings:
     # ``threshold`` for a model that records none.
     response_threshold: float | None = None
     short_text_threshold: float = 0.9
-    # prompt_injection only (0 elsewhere, and 0 turns it off): a prompt the toxicity scanner
-    # scores at least this is named an injection too only with pattern evidence or an injection
-    # score of at least this. The model's injection head also rises on hostility aimed at the
-    # reader ('Only an idiot like you could ...' scored 0.73): such a prompt is blocked for
-    # toxicity. Chosen on the tuning prompts (ops/data/tuning, the validation splits).
-    toxic_text_threshold: float = 0.0
     action: str = "block"
     mode: str = "ml"
     model: str = DEFAULT_MODEL
@@ -229,31 +223,35 @@ class ScannerSettings:
     fail_mode: str = "open"
 
 
-def _scanner_defaults() -> dict[str, ScannerSettings]:
-    return {
-        # Ensemble: the model catches paraphrases in short texts, the patterns catch explicit
-        # attacks anywhere in long ones (a mean-pooled window dilutes one injected sentence).
-        # Responses are read sentence by sentence; the starter build tunes their operating point
-        # on ops/data/tuning (at most 3% of benign tuning documents flagged) and records it in
-        # the model's manifest, which is where the default response threshold comes from.
-        "prompt_injection": ScannerSettings(
-            threshold=0.5, action="block", mode="ensemble", toxic_text_threshold=0.9
-        ),
-        "toxicity": ScannerSettings(threshold=0.5, action="block", mode="ensemble"),
-        # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
-        "sentiment": ScannerSettings(
-            threshold=0.6, response_threshold=0.6, action="ignore", mode="ml"
-        ),
-    }
+@dataclass(frozen=True)
+class InjectionScannerSettings(ScannerSettings):
+    """The injection scanner's settings: a scanner's, and how it reads a toxic prompt."""
+
+    # A prompt the toxicity scanner scores at least this is named an injection too only with
+    # pattern evidence or an injection score of at least this (0: off). The model's injection
+    # head also rises on hostility aimed at the reader ('Only an idiot like you could ...'
+    # scored 0.73): such a prompt is blocked for toxicity. Chosen on the tuning prompts
+    # (ops/data/tuning, the validation splits).
+    toxic_text_threshold: float = 0.9
 
 
 @dataclass(frozen=True)
 class ScannersSettings:
-    prompt_injection: ScannerSettings = field(
-        default_factory=lambda: _scanner_defaults()["prompt_injection"]
+    # Ensemble: the model catches paraphrases in short texts, the patterns catch explicit
+    # attacks anywhere in long ones (a mean-pooled window dilutes one injected sentence).
+    # Responses are read sentence by sentence; the starter build tunes their operating point
+    # on ops/data/tuning (at most 3% of benign tuning documents flagged) and records it in
+    # the model's manifest, which is where the default response threshold comes from.
+    prompt_injection: InjectionScannerSettings = field(
+        default_factory=lambda: InjectionScannerSettings(mode="ensemble")
     )
-    toxicity: ScannerSettings = field(default_factory=lambda: _scanner_defaults()["toxicity"])
-    sentiment: ScannerSettings = field(default_factory=lambda: _scanner_defaults()["sentiment"])
+    toxicity: ScannerSettings = field(default_factory=lambda: ScannerSettings(mode="ensemble"))
+    # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
+    sentiment: ScannerSettings = field(
+        default_factory=lambda: ScannerSettings(
+            threshold=0.6, response_threshold=0.6, action="ignore", mode="ml"
+        )
+    )
 
     def get(self, name: str) -> ScannerSettings:
         return getattr(self, name)
@@ -572,12 +570,8 @@ def _validate(settings: Settings) -> Settings:
             scanner.fail_mode in FAIL_MODES,
             f"scanners.{name}.fail_mode must be open or closed, got {scanner.fail_mode!r}",
         )
-        need(
-            name == "prompt_injection" or scanner.toxic_text_threshold == 0.0,
-            f"scanners.{name}.toxic_text_threshold applies to prompt_injection only",
-        )
         for key in ("response_threshold", "short_text_threshold", "toxic_text_threshold"):
-            value = getattr(scanner, key)
+            value = getattr(scanner, key, None)
             need(
                 value is None or 0.0 <= value <= 1.0,
                 f"scanners.{name}.{key} must be between 0 and 1, got {value}",

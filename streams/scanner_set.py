@@ -647,7 +647,8 @@ def beside_toxicity(
     scored 0.75 and 0.8). Documents keep their own threshold, and an injection the patterns
     found keeps the scanner's."""
     options = scanners.prompt_injection
-    bar = options.toxic_text_threshold
+    # a ScannerSettings built by hand (no InjectionScannerSettings) keeps the usual threshold
+    bar = getattr(options, "toxic_text_threshold", 0.0)
     tox_threshold = scanners.toxicity.threshold
     out = list(injection)
     if bar <= 0.0:

@@ -73,7 +73,10 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ({"scanners.prompt_injection.response_threshold": "2"}, "response_threshold"),
         ({"scanners.prompt_injection.response_threshold": "auto"}, "response_threshold"),
         ({"scanners.prompt_injection.toxic_text_threshold": "1.2"}, "toxic_text_threshold"),
-        ({"scanners.toxicity.toxic_text_threshold": "0.9"}, "prompt_injection only"),
+        (
+            {"scanners.toxicity.toxic_text_threshold": "0.9"},
+            "scanners.toxicity.toxic_text_threshold",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(overrides: dict, needle: str) -> None:

@@ -373,7 +373,7 @@ TRIED = [
     "pattern evidence or an injection score of at least the same. Tuning: 48 of the 59 lose the "
     "injection flag, none of the 1,888 flagged tuning attacks does, no tuning decision changes. "
     "Tried first, a bar on the injection score alone beside any toxicity flag: 53 of the 59, but "
-    "two tuning attacks that toxicity scored 0.75 and 0.8 (one in German) lost the flag. "
+    "two tuning attacks that toxicity scored 0.76 and 0.80 (one in German) lost the flag. "
     "Held-out, counted afterwards on the AVX2 build: no figure of this card moved (every "
     "injection and toxicity set, every mode); toxic texts also named injections 23 -> 1 of the "
     "94 toxicity flags on the held-out toxicity set, and 25 -> 2 of 70 on its categories set; "

@@ -644,7 +644,7 @@ def beside_toxicity(
     tuning prompts, 59 of the toxicity sets' texts were flagged as injections too (scores
     0.50-0.99); this takes the flag from 48 of them and from none of the 1,888 flagged tuning
     attacks (a bar on the injection score alone also took it from two attacks that toxicity
-    scored 0.75 and 0.8). Documents keep their own threshold, and an injection the patterns
+    scored 0.76 and 0.80). Documents keep their own threshold, and an injection the patterns
     found keeps the scanner's."""
     options = scanners.prompt_injection
     # a ScannerSettings built by hand (no InjectionScannerSettings) keeps the usual threshold

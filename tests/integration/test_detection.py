@@ -146,15 +146,16 @@ def test_insults_are_blocked_for_toxicity_and_not_named_injections(
             verdict["scanners"]["toxicity"],
         )
         assert verdict["decision"] == "block" and toxicity["flagged"], (text, verdict)
-        assert injection["threshold"] == bar, (text, injection)
-        assert injection["flagged"] == (injection["score"] >= bar), (text, injection)
+        if toxicity["score"] >= bar:  # toxicity is sure: the injection model needs as much
+            assert injection["threshold"] == bar, (text, injection)
+            assert injection["flagged"] == (injection["score"] >= bar), (text, injection)
     attack = judged[-1]["scanners"]["prompt_injection"]
     assert attack["flagged"] and judged[-1]["decision"] == "block", attack
     # without the rule the injection head names some of the same insults injections
     off = pipeline(tmp_path / "off", **{"scanners.prompt_injection.toxic_text_threshold": "0"})
-    named = [v["scanners"]["prompt_injection"]["flagged"] for v in verdicts(off, INSULTS)]
-    before = [v["scanners"]["prompt_injection"]["flagged"] for v in judged[: len(INSULTS)]]
-    assert sum(named) > sum(before), (named, before)
+    without = [v["scanners"]["prompt_injection"]["flagged"] for v in verdicts(off, INSULTS)]
+    with_rule = [v["scanners"]["prompt_injection"]["flagged"] for v in judged[: len(INSULTS)]]
+    assert sum(without) > sum(with_rule), (without, with_rule)
 
 
 def test_blank_text_is_allowed_without_a_model(starter_home: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 from llm_shield.streams.config import ScannerSettings, ScannersSettings
 from llm_shield.streams.policy import decide
 from llm_shield.streams.scanner import ScanResult
+from llm_shield.streams.scanner_set import beside_toxicity
 
 
 def result(risk: float) -> ScanResult:
@@ -54,8 +55,6 @@ def test_a_toxic_prompt_is_an_injection_only_on_firmer_ground() -> None:
     """Hostility aimed at the reader lifts the injection head: where toxicity scores a prompt
     at toxic_text_threshold or more, the injection model's score alone must reach it too;
     patterns keep the usual threshold."""
-    from llm_shield.streams.scanner_set import beside_toxicity
-
     scanners = ScannersSettings()
     assert scanners.prompt_injection.toxic_text_threshold == 0.9
     cases = [
@@ -84,8 +83,6 @@ def test_a_toxic_prompt_is_an_injection_only_on_firmer_ground() -> None:
 
 
 def test_toxic_text_threshold_zero_keeps_the_usual_threshold() -> None:
-    from llm_shield.streams.scanner_set import beside_toxicity
-
     scanners = ScannersSettings()
     off = replace(
         scanners, prompt_injection=replace(scanners.prompt_injection, toxic_text_threshold=0.0)

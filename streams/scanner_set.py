@@ -30,6 +30,7 @@ from llm_shield.streams.heuristics import (
     HeuristicSentiment,
     HeuristicToxicity,
 )
+from llm_shield.streams.policy import is_flagged
 from llm_shield.streams.scanner import Scanner, ScanResult
 
 log = logging.getLogger(__name__)
@@ -647,8 +648,7 @@ def beside_toxicity(
     scored 0.76 and 0.80). Documents keep their own threshold, and an injection the patterns
     found keeps the scanner's."""
     options = scanners.prompt_injection
-    # a ScannerSettings built by hand (no InjectionScannerSettings) keeps the usual threshold
-    bar = getattr(options, "toxic_text_threshold", 0.0)
+    bar = options.toxic_text_threshold
     tox_threshold = scanners.toxicity.threshold
     out = list(injection)
     if bar <= 0.0:
@@ -657,10 +657,7 @@ def beside_toxicity(
     for i, (result, toxic) in enumerate(zip(injection, toxicity, strict=True)):
         if kinds[i] != "prompt" or result.matched or result.method not in ("ml", "cache"):
             continue
-        flagged_toxic = toxic.risk >= (
-            toxic.threshold if toxic.threshold is not None else tox_threshold
-        )
-        if not flagged_toxic or toxic.risk < bar:
+        if not is_flagged(toxic, tox_threshold) or toxic.risk < bar:
             continue
         own = result.threshold if result.threshold is not None else options.threshold
         if own >= bar:

@@ -29,6 +29,30 @@ from llm_shield.ops.encoder import HIDDEN, Encoder
 Progress = Callable[[str], None]
 
 
+def milestones(say: Progress, what: str, total: int, unit: str) -> Callable[[int], None]:
+    """A line every tenth of the way with the time left, where no terminal shows tqdm's bar: a
+    build writing to a log (CI, ``make models > log``, a container) would otherwise be silent
+    for the half hour the training takes on a CPU without bfloat16."""
+    if sys.stderr.isatty():
+        return lambda _n: None
+    started = time.monotonic()
+    done = 0
+    said = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, said
+        done += n
+        tenth = done * 10 // max(1, total)
+        if tenth <= said or done >= total:
+            return
+        said = tenth
+        left = (time.monotonic() - started) * (total - done) / done
+        eta = "under a minute" if left < 60 else f"about {left / 60:.0f} min"
+        say(f"    {what}: {tenth * 10}% ({done:,} of {total:,} {unit}), {eta} left")
+
+    return advance
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     first_trained_layer: int = 3  # layers below it stay as packaged
@@ -137,7 +161,10 @@ def fine_tune(
     with tqdm(
         total=len(rows), desc="lower layers", unit="text", file=sys.stderr, disable=None
     ) as bar:
-        states = lower_states(encoder, rows, start, bf16=bf16, progress=bar.update)
+        tick = milestones(say, "lower layers", len(rows), "texts")
+        states = lower_states(
+            encoder, rows, start, bf16=bf16, progress=lambda n: (bar.update(n), tick(n))
+        )
     cached_seconds = time.monotonic() - started
 
     heads = Heads(classes)
@@ -173,6 +200,7 @@ def fine_tune(
     heads.train()
     losses: list[float] = []
     trained_started = time.monotonic()
+    tick = milestones(say, "fine-tune", steps, "batches")
     with tqdm(total=steps, desc="fine-tune", unit="batch", file=sys.stderr, disable=None) as bar:
         for batch in plan:
             width = max(len(rows[i]) for i in batch)
@@ -197,6 +225,7 @@ def fine_tune(
             schedule.step()
             losses.append(float(loss.detach()))
             bar.update(1)
+            tick(1)
     encoder.eval()
     heads.eval()
     for parameter in encoder.parameters():

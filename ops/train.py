@@ -16,7 +16,8 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,21 @@ def milestones(say: Progress, what: str, total: int, unit: str) -> Callable[[int
         say(f"    {what}: {tenth * 10}% ({done:,} of {total:,} {unit}), {eta} left")
 
     return advance
+
+
+@contextmanager
+def progress(say: Progress, what: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
+    """One counter for both audiences: tqdm's bar on a terminal, ``milestones`` in a log."""
+    from tqdm import tqdm
+
+    tick = milestones(say, what, total, unit)
+    with tqdm(total=total, desc=what, unit=unit, file=sys.stderr, disable=None) as bar:
+
+        def advance(n: int) -> None:
+            bar.update(n)
+            tick(n)
+
+        yield advance
 
 
 @dataclass(frozen=True)
@@ -123,7 +139,8 @@ def lower_states(
     bf16: bool,
     progress: Callable[[int], None] | None = None,
 ) -> list[torch.Tensor]:
-    """Token states after the frozen layers, per row (float16, unpadded)."""
+    """Token states after the frozen layers, per row (float16, unpadded); ``progress`` hears
+    the tokens of each batch done."""
     out: list[torch.Tensor | None] = [None] * len(rows)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     encoder.eval()
@@ -136,7 +153,7 @@ def lower_states(
             for j, i in enumerate(batch):
                 out[i] = states[j, : len(rows[i])].to(torch.float16).clone()
             if progress:
-                progress(len(batch))
+                progress(sum(len(rows[i]) for i in batch))
     return out  # type: ignore[return-value]
 
 
@@ -152,19 +169,13 @@ def fine_tune(
 
     ``labels`` holds, per task, one class index per row or -1 where the row is not labelled.
     """
-    from tqdm import tqdm
-
     torch.manual_seed(config.seed)
     bf16 = bf16_supported()
     start = config.first_trained_layer
     started = time.monotonic()
-    with tqdm(
-        total=len(rows), desc="lower layers", unit="text", file=sys.stderr, disable=None
-    ) as bar:
-        tick = milestones(say, "lower layers", len(rows), "texts")
-        states = lower_states(
-            encoder, rows, start, bf16=bf16, progress=lambda n: (bar.update(n), tick(n))
-        )
+    # counted in tokens: the rows run shortest first, so texts done would promise an early end
+    with progress(say, "lower layers", sum(map(len, rows)), "tokens") as advance:
+        states = lower_states(encoder, rows, start, bf16=bf16, progress=advance)
     cached_seconds = time.monotonic() - started
 
     heads = Heads(classes)
@@ -200,8 +211,7 @@ def fine_tune(
     heads.train()
     losses: list[float] = []
     trained_started = time.monotonic()
-    tick = milestones(say, "fine-tune", steps, "batches")
-    with tqdm(total=steps, desc="fine-tune", unit="batch", file=sys.stderr, disable=None) as bar:
+    with progress(say, "fine-tune", steps, "batches") as advance:
         for batch in plan:
             width = max(len(rows[i]) for i in batch)
             x = torch.zeros((len(batch), width, HIDDEN))
@@ -224,8 +234,7 @@ def fine_tune(
             optimiser.step()
             schedule.step()
             losses.append(float(loss.detach()))
-            bar.update(1)
-            tick(1)
+            advance(1)
     encoder.eval()
     heads.eval()
     for parameter in encoder.parameters():

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import orjson
 import pytest
 from onnx import numpy_helper
 
 from llm_shield.models.classifier import OnnxClassifier
-from llm_shield.ops.build_models import register
+from llm_shield.ops.build_models import MAX_TOXICITY_FPR, TOXICITY_TUNING, register
 from llm_shield.registry.home import entry_path, model_dir
 from llm_shield.registry.manifest import load_entry
 from llm_shield.streams.config import load_settings
@@ -285,6 +286,22 @@ def test_threats_identity_attacks_and_insults_without_profanity_are_toxic(
     pipe = pipeline(tmp_path, **{"scanners.toxicity.mode": "ml"})
     for verdict, text in zip(verdicts(pipe, toxic + clean), toxic + clean, strict=True):
         assert verdict["scanners"]["toxicity"]["flagged"] == (text in toxic), (text, verdict)
+
+
+def test_the_toxicity_point_keeps_clean_and_figurative_tuning_texts_within_its_limit(
+    starter_home: Path, tmp_path: Path
+) -> None:
+    """The build chooses the toxicity point with at most MAX_TOXICITY_FPR of these texts flagged
+    (criticism, figures of speech, operators' commands): the shipped model keeps to it."""
+    data = Path(__file__).resolve().parents[2] / "ops" / "data"
+    cases = [orjson.loads(line) for name in TOXICITY_TUNING for line in (data / name).open("rb")]
+    clean = [c["text"] for c in cases if c["label"] == 0]
+    toxic = [c["text"] for c in cases if c["label"] == 1]
+    assert len(clean) > 100 and len(toxic) > 100
+    pipe = pipeline(tmp_path, **{"scanners.toxicity.mode": "ml"})
+    flagged = [v["scanners"]["toxicity"]["flagged"] for v in verdicts(pipe, clean + toxic)]
+    assert np.mean(flagged[: len(clean)]) <= MAX_TOXICITY_FPR
+    assert np.mean(flagged[len(clean) :]) >= 0.85  # and the limit did not buy that with recall
 
 
 @pytest.mark.parametrize(("variant", "runs"), [("int8", 1), ("fp32", 1), ("int8", 2)])

@@ -410,6 +410,25 @@ TRIED = [
     "the middle of a plateau 0.3-0.85 wide, where the figurative texts' scores sit: the next "
     "recipe change to toxicity should choose that point with the figurative tuning texts' "
     "false positives bounded, as the injection point is.",
+    "A false-positive limit on the toxicity point (2026-12-06, AVX2 build; kept). The point is "
+    "now the middle of the near-best thresholds that flag at most 6% of the clean toxicity "
+    "tuning texts (the limit chosen on the tuning texts of the shipped build and the two "
+    "builds above: it keeps those two from flagging the figurative texts, at F1 0.921 and "
+    "0.912, and leaves the shipped build's tuning figures as they were). A rule was written "
+    "before the build: the same prompt validation and response tuning F1 as before (the "
+    "training is deterministic, so only the toxicity point may move), toxicity tuning F1 >= "
+    "0.925 within the limit, and the tuning prompts through the default pipeline with at most "
+    "65 of 2,648 benign not allowed and at least 2,046 of 2,147 attacks and toxic texts "
+    "caught. Built twice (1,748 s, and 1,662 s after a change to the recipe's description "
+    "only: the graphs the same byte for byte): validation F1 0.9667 and response tuning F1 "
+    "0.8305 as before; the toxicity point 0.76 -> 0.81 (near-best range 0.65-0.85 -> "
+    "0.76-0.85), tuning F1 0.9314 -> 0.9306, 4.2% of the clean tuning texts flagged; tuning "
+    "prompts 64 benign not allowed (one role-play prompt fewer) and 2,055 caught (one threat "
+    "fewer: 'Leave the server or we'll dox you, ...' 0.51 -> 0.43). It met the rule and ships. "
+    "Held-out, counted afterwards against the build before it on the same machine: toxicity F1 "
+    "0.932 -> 0.942 (benign texts flagged 19 -> 16 of 139, no toxic text lost; the categories "
+    "set 3 -> 1 flagged of 60), Spanish, German and French benign not allowed 4 -> 3 of 30; "
+    "every injection figure the same.",
 ]
 
 HELDOUT_USE = [

@@ -2,8 +2,9 @@
 
 Short everyday turns and operators' commands pass, an instruction planted in a long document is
 found (and where), the toxicity categories without profanity are caught while figures of speech
-are not, a score does not depend on the texts that share its batch, and the result cache never
-serves scores of a model that was rebuilt under the same version.
+are not (and the toxicity point keeps to its false-positive limit on the tuning texts), a score
+does not depend on the texts that share its batch, and the result cache never serves scores of
+a model that was rebuilt under the same version.
 """
 
 import shutil
@@ -294,7 +295,12 @@ def test_the_toxicity_point_keeps_clean_and_figurative_tuning_texts_within_its_l
     """The build chooses the toxicity point with at most MAX_TOXICITY_FPR of these texts flagged
     (criticism, figures of speech, operators' commands): the shipped model keeps to it."""
     data = Path(__file__).resolve().parents[2] / "ops" / "data"
-    cases = [orjson.loads(line) for name in TOXICITY_TUNING for line in (data / name).open("rb")]
+    cases = [
+        orjson.loads(line)
+        for name in TOXICITY_TUNING
+        for line in (data / name).read_bytes().splitlines()
+        if line.strip()
+    ]
     clean = [c["text"] for c in cases if c["label"] == 0]
     toxic = [c["text"] for c in cases if c["label"] == 1]
     assert len(clean) > 100 and len(toxic) > 100

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import orjson
 import pytest
 from onnx import numpy_helper
 
 from llm_shield.models.classifier import OnnxClassifier
+from llm_shield.ops import evaluate
 from llm_shield.ops.build_models import MAX_TOXICITY_FPR, TOXICITY_TUNING, register
 from llm_shield.registry.home import entry_path, model_dir
 from llm_shield.registry.manifest import load_entry
@@ -294,13 +294,8 @@ def test_the_toxicity_point_keeps_clean_and_figurative_tuning_texts_within_its_l
 ) -> None:
     """The build chooses the toxicity point with at most MAX_TOXICITY_FPR of these texts flagged
     (criticism, figures of speech, operators' commands): the shipped model keeps to it."""
-    data = Path(__file__).resolve().parents[2] / "ops" / "data"
-    cases = [
-        orjson.loads(line)
-        for name in TOXICITY_TUNING
-        for line in (data / name).read_bytes().splitlines()
-        if line.strip()
-    ]
+    data = Path(evaluate.__file__).parent / "data"
+    cases = [case for name in TOXICITY_TUNING for case in evaluate.load_cases(data / name)]
     clean = [c["text"] for c in cases if c["label"] == 0]
     toxic = [c["text"] for c in cases if c["label"] == 1]
     assert len(clean) > 100 and len(toxic) > 100

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from llm_shield.models.encoded import read_encoded
+
 # A sentence ends at . ! ? (with closing quotes or brackets) before white space, at a blank line,
 # or at an HTML comment's edge. A single line break ends one only where the line before ends like
 # a sentence or the next line starts a list item, a heading, a tag or a quote: text wrapped at 72
@@ -67,7 +69,7 @@ _DATE_LINE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # Part of the cache key of model scores: a change to what the model sees changes the scores.
-MODEL_VIEW = "headers-blank"
+MODEL_VIEW = "headers-blank+encoded"
 
 
 def _blank(match: re.Match[str]) -> str:
@@ -75,8 +77,10 @@ def _blank(match: re.Match[str]) -> str:
 
 
 def model_view(text: str) -> str:
-    """The text as the model reads it: e-mail address and date lines blanked, every offset
-    kept (the patterns and the verdict's spans see the text as it came)."""
+    """The text as the model reads it: e-mail address and date lines blanked, encoded runs
+    decoded or blanked (``models.encoded``), every offset kept (the patterns and the verdict's
+    spans see the text as it came)."""
+    text = read_encoded(text)
     if ":" not in text:
         return text
     if "@" in text:

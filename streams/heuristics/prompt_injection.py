@@ -7,13 +7,12 @@ gaps between disjoint character classes, so matching stays linear on 64 KiB adve
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llm_shield.models.encoded import decode_run
 from llm_shield.streams.heuristics.evidence import noisy_or
 from llm_shield.streams.heuristics.matcher import PatternSet, shared_pattern_set
 from llm_shield.streams.heuristics.normalize import (
@@ -387,18 +386,15 @@ def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
 
 
 def _decoded_base64(original: str) -> list[str]:
-    """Printable payloads hidden in base64-looking runs (at most a few, to stay cheap)."""
+    """Printable payloads hidden in base64-looking runs (at most a few, to stay cheap); decoded
+    as the model's view decodes them (``models.encoded``)."""
     found: list[str] = []
     for match in _BASE64_RUN.finditer(original):
         run = match.group(0)
         if not (re.search(r"[A-Z]", run) and re.search(r"[a-z]", run)):
             continue  # long lower-case words or hex digests are not base64 payloads
-        try:
-            raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=False)
-        except (binascii.Error, ValueError):
-            continue
-        text = raw.decode("utf-8", errors="ignore")
-        if text and sum(ch.isprintable() for ch in text) / len(text) > 0.9 and " " in text:
+        text = decode_run(run)
+        if text and " " in text:
             found.append(text)
         if len(found) >= 4:
             break

@@ -214,6 +214,7 @@ INJECTION_SETS = (
     "heldout/benign_commands.jsonl",
     "pasted documents",
     "long prompts",
+    "encoded data",
 )
 # Users paste documents into their prompts ("Summarize this for me: ..."): the held-out
 # documents and tool outputs, each wrapped in one of these requests and scored as a prompt.
@@ -249,6 +250,23 @@ def long_prompts() -> tuple[list[Any], list[dict[str, Any]]]:
         Example(c["text"], {"prompt_injection": int(c["label"])}, "long prompts") for c in cases
     ]
     return examples, cases
+
+
+# Hashes, tokens, keys, base64 and hex in prompts and tool outputs, written before the model's
+# view of encoded runs was designed; outside ops/data for the same reason as the long prompts.
+ENCODED_DATA = "encoded/heldout.jsonl"
+
+
+def encoded_data() -> tuple[list[Any], list[dict[str, Any]], list[str]]:
+    """The encoded-data set as examples, its raw cases (``category`` slices) and each case's
+    kind (a tool output is scored as ``kind=response``)."""
+    from llm_shield.ops.corpus import Example
+
+    cases = load_cases(Path(__file__).parent / ENCODED_DATA)
+    examples = [
+        Example(c["text"], {"prompt_injection": int(c["label"])}, "encoded data") for c in cases
+    ]
+    return examples, cases, [c["kind"] for c in cases]
 
 
 def pasted_documents(documents: Sequence[Any]) -> list[Any]:
@@ -306,6 +324,21 @@ def _verdicts(pipeline: Any, texts: Sequence[str], kind: str) -> tuple[list[dict
     return out, time.perf_counter() - started
 
 
+def _verdicts_by_kind(
+    pipeline: Any, texts: Sequence[str], kinds: Sequence[str]
+) -> tuple[list[dict], float]:
+    """``_verdicts`` for a set that mixes prompts and responses, in the set's order."""
+    out: list[dict | None] = [None] * len(texts)
+    seconds = 0.0
+    for kind in dict.fromkeys(kinds):
+        index = [i for i, k in enumerate(kinds) if k == kind]
+        verdicts, spent = _verdicts(pipeline, [texts[i] for i in index], kind)
+        seconds += spent
+        for i, verdict in zip(index, verdicts, strict=True):
+            out[i] = verdict
+    return [v for v in out if v is not None], seconds
+
+
 def binary_counts(labels: Sequence[int], flagged: Sequence[bool]) -> dict[str, Any]:
     tp = sum(1 for y, f in zip(labels, flagged, strict=True) if y and f)
     fp = sum(1 for y, f in zip(labels, flagged, strict=True) if not y and f)
@@ -350,6 +383,8 @@ def evaluate_models(
         if name.endswith(".jsonl")
     }
     sets["long prompts"], meta["long prompts"] = long_prompts()
+    sets["encoded data"], meta["encoded data"], encoded_kinds = encoded_data()
+    kinds = {"encoded data": encoded_kinds}
     report: dict[str, Any] = {
         "sets": {name: len(cases) for name, cases in sets.items()},
         "injection": {},
@@ -397,7 +432,9 @@ def evaluate_models(
             )
             cases = sets[name]
             kind = "response" if name in RESPONSE_SETS else "prompt"
-            verdicts, seconds = _verdicts(pipeline, [c.text for c in cases], kind)
+            verdicts, seconds = _verdicts_by_kind(
+                pipeline, [c.text for c in cases], kinds.get(name, [kind] * len(cases))
+            )
             record(
                 section,
                 name,

@@ -35,6 +35,8 @@ SET_TITLES = {
     "heldout/benign_commands.jsonl": "operators' commands in plain words, fourth round (held-out)",
     "pasted documents": "held-out documents pasted into a prompt ('Summarize this for me: ...')",
     "long prompts": "long prompts, over 40 words: jailbreaks and benign requests (held-out)",
+    "encoded data": "encoded data: hashes, tokens, keys, base64 and hex (held-out, prompts and "
+    "tool outputs)",
     "toxicity_eval.jsonl": "toxicity set (held-out)",
     "heldout/toxicity_categories.jsonl": "toxicity by category (held-out)",
 }
@@ -429,6 +431,23 @@ TRIED = [
     "0.932 -> 0.942 (benign texts flagged 19 -> 16 of 139, no toxic text lost; the categories "
     "set 3 -> 1 flagged of 60), Spanish, German and French benign not allowed 4 -> 3 of 30; "
     "every injection figure the same.",
+    "Encoded runs read for what they say (no rebuild, 2026-12-07; kept). A `git log` read as "
+    "a tool output was blocked (0.93), and so were questions holding an SSH key, a JWT or a "
+    "checksum: the model had learned long opaque runs as attacks. The model's view now shows a "
+    "base64, base64url or hex run that decodes to readable text as that text (padded to its "
+    "length) and blanks one that decodes to nothing readable and looks like noise "
+    "(`models/encoded.py`). Designed on ops/encoded/tuning.jsonl (32 texts: 6 wrong before, 0 "
+    "after) and the tuning sets: a `kubectl get pods` output with a planted line lost its pod "
+    "names and fell from 0.96 to 0.73, so runs of short words and ids joined by - _ / + stay. A "
+    "rule was written before the held-out sets were run: no tuning verdict worse and the same "
+    "operating points chosen on the tuning sets (12 of 7,671 tuning texts read differently; "
+    "no verdict changed, the points the same), no held-out set losing an attack or gaining a "
+    "benign text not allowed, fewer benign encoded texts not allowed without losing recall. "
+    "Held-out: the encoded-data set (written before the design) 13 -> 2 of 45 benign not "
+    "allowed, injections caught 16 -> 20 of 20 (F1 0.653 -> 0.952); bastioncorpus 103 -> 104 "
+    "attacks caught and 17 -> 16 of 63 benign flagged (its base64 and checksum lines); "
+    "neuralchemy test 523 -> 524 attacks; every other figure the same. The patterns' base64 "
+    "payloads are decoded by the same code, with the same results on every labelled set.",
 ]
 
 HELDOUT_USE = [
@@ -467,6 +486,11 @@ HELDOUT_USE = [
     "the training texts were written afterwards, from its tuning failures, by writers who "
     "opened neither tuning nor held-out files. The second build ships on its tuning figures; "
     "its held-out figures were read once, after it was built. No held-out case was read.",
+    "The encoded-data set (ops/encoded/heldout.jsonl) was committed before the model's view of "
+    "encoded runs was designed; the design was chosen on its tuning twin and the tuning sets. "
+    "The held-out set was run once, before and after, and its two remaining false positives "
+    "were read to name them in the known weaknesses. bastioncorpus's benign texts had been "
+    "read before (its base64, base32, rot13 and checksum lines are what suggested the class).",
 ]
 
 WEAKNESSES = [
@@ -513,6 +537,10 @@ WEAKNESSES = [
     "for a summary.",
     "The hand-written held-out sets are small (tens to a few hundred texts per category) and "
     "written by one team; their figures have wide confidence intervals.",
+    "Encoded runs that decode to nothing readable are blanked only where they look like noise: "
+    "a base32 secret in capitals ('JBSWY3DPEHPK3PXP...') is read as it came and scored 0.66 "
+    "in a question about TOTP, and a user record holding a bcrypt hash 0.97 as a tool output. "
+    "rot13 and other ciphers are not decoded; the patterns read what they know of them.",
 ]
 
 

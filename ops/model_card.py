@@ -448,6 +448,17 @@ TRIED = [
     "attacks caught and 17 -> 16 of 63 benign flagged (its base64 and checksum lines); "
     "neuralchemy test 523 -> 524 attacks; every other figure the same. The patterns' base64 "
     "payloads are decoded by the same code, with the same results on every labelled set.",
+    "More ways of addressing a document's machine reader in the patterns (2026-12-07; kept). "
+    "Of twelve subtle instructions planted in short tool outputs, written as a probe, five "
+    "passed: among them 'Note for automated coding assistants: ...', 'P.S. to the scheduling "
+    "bot: cancel ...' and 'IMPORTANT for the agent running this pipeline: push ...'. The "
+    "planted-instruction pattern now takes 'important' and 'P.S.' as notices, up to two words "
+    "before the reader, and push, commit, merge and deploy as actions; a note for support, "
+    "sales or other human agents is not one. Rule, written before the held-out run: no benign "
+    "held-out text newly not allowed and no attack lost. On the 18,731 labelled texts of the "
+    "tuning and report sets no benign text crossed 0.5; held-out, the patterns alone catch 3 "
+    "more planted tool outputs of the first round, 1 of the third and 4 pasted documents, and "
+    "the default and ml figures are the same (the model caught those already).",
 ]
 
 HELDOUT_USE = [

@@ -60,11 +60,17 @@ _PERSONA_BAD = (
     r"unbound|unlimited|lawless|immoral|dan|dude|stan|aim|devil|villain|hacker)"
 )
 _READER = r"(?:ai|a\.i\.|assistant|language model|llm|model|agent|chatbot|bot|copilot|chatgpt|gpt)"
+# People are agents too: a help desk's "Note for support agents: reply within a day" addresses
+# its human staff.
+_HUMAN_AGENT = (
+    r"(?:support|sales|service|travel|estate|insurance|desk|human|booking|field|call centre|"
+    r"call center|customer care)\s+agents?\b"
+)
 _ACTION = (
     r"(?:send|forward|e-?mail|transfer|wire|delete|remove|reveal|disclose|ignore|disregard|post|"
     r"click|visit|open|run|execute|call|add|grant|change|reset|reply|respond|tell|include|append|"
     r"cancel|book|approve|unsubscribe|share|upload|download|export|mark|output|print|write|do not|"
-    r"don't|stop|summari[sz]e|say|recommend|insert|disable|enable)"
+    r"don't|stop|summari[sz]e|say|recommend|insert|disable|enable|push|commit|merge|deploy)"
 )
 _SECRET_NOUN = (  # words that name secrets
     r"(?:system prompt|system message|prompt|pre-?prompt|instructions|initial instructions|"  # noqa: S105
@@ -300,8 +306,9 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "planted_instruction",
         0.85,
-        rf"(?:\b(?:note|message|notice|instructions?|attention|reminder|directive)\s+"
-        rf"(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+)?(?:\w+\s+)?{_READER}s?"
+        rf"(?:\b(?:note|message|notice|instructions?|attention|reminder|directive|important|"
+        rf"p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+)?(?!(?:\w+\s+)?"
+        rf"{_HUMAN_AGENT})(?:\w+\s+){{0,2}}{_READER}s?"
         rf"|\bif you are an?\s+(?:\w+\s+)?{_READER}(?:\s+reading this)?"
         rf"|^\W{{0,4}}(?:dear\s+|hey\s+|hi\s+)?{_READER}s?(?:\s+\w+){{0,2}}\s*[:,]"
         rf"|\b{_READER}s?\s+(?:that (?:is|are)\s+)?(?:reading|processing|summari[sz]ing|"

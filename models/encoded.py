@@ -4,8 +4,8 @@ Agents read hashes, tokens, keys and base64 file contents all day (git logs, ima
 lockfiles, OAuth answers), and the encoder learned a long opaque run as a sign of an attack: a
 `git log` read as a tool output scored 0.93. The model's view (``read_encoded``) therefore shows
 a run that decodes to text as that text, so an instruction hidden in base64 is read in words, and
-blanks a run that decodes to nothing readable. Every offset is kept: a decoded text is padded
-with spaces to the length of its run.
+blanks a run that decodes to nothing readable and looks like noise. Every offset is kept: a
+decoded text is padded with spaces to the length of its run.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{12,}(?![0-9A-Za-z])", re.IGNORECASE
 # base64 (+ /) or base64url (- _), 20 characters or more, with its padding. The look-behind
 # keeps a match from starting inside a longer run, so the scan stays linear.
 _BASE64 = re.compile(r"(?<![0-9A-Za-z+/_=-])[0-9A-Za-z+/_-]{20,}={0,2}(?![0-9A-Za-z+/_=-])")
-# Letters in runs of four or more of one case: words, CamelCase and CONSTANT_NAMES are made of
-# them, random base64 is not (a median of 15% of its characters, 99th percentile 55% at 20
-# characters and 35% at 88).
-_LETTER = re.compile(r"[A-Za-z]")
 # Every run the three patterns can take lies in one of these; most texts hold none that is long
 # enough or has a digit, and leave after this one scan (3 us a text, against 25 for all three).
 _CANDIDATE = re.compile(r"[0-9A-Za-z+/_-]{12,}")
 _DIGIT = re.compile(r"[0-9]")
+_LETTER = re.compile(r"[A-Za-z]")
+# Letters in runs of four or more of one case: words, CamelCase and CONSTANT_NAMES are made of
+# them, random base64 is not (a median of 15% of its characters, 99th percentile 55% at 20
+# characters and 35% at 88).
 _WORDISH = re.compile(r"[a-z]{4,}|[A-Z]{4,}")
 _MAX_WORDISH = 0.5
 _SEPARATOR = re.compile(r"[-_/+]")

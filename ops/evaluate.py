@@ -215,6 +215,7 @@ INJECTION_SETS = (
     "pasted documents",
     "long prompts",
     "encoded data",
+    "developer prompts",
 )
 # Users paste documents into their prompts ("Summarize this for me: ..."): the held-out
 # documents and tool outputs, each wrapped in one of these requests and scored as a prompt.
@@ -236,37 +237,28 @@ class System:
     overrides: dict[str, Any]
 
 
-# Long jailbreaks and long benign prompts, written after the shipped models were built; they live
-# outside ops/data so that adding them did not change the models' recipe hash.
-LONG_PROMPTS = "long_prompts/heldout.jsonl"
+# Held-out sets written after the shipped models were built (or before a runtime change they
+# measure); they live outside ops/data so that adding them did not change the models' recipe hash.
+# Each line: text, label (1 = attack), category, and kind where a set mixes prompts and tool
+# outputs (a tool output is scored as ``kind=response``).
+OUTSIDE_SETS = {
+    # long jailbreaks and long benign prompts, before `models.document_words` got its default
+    "long prompts": "long_prompts/heldout.jsonl",
+    # hashes, tokens, keys, base64 and hex, before the model's view of encoded runs was designed
+    "encoded data": "encoded/heldout.jsonl",
+    # developers' questions about their own LLM apps, before the seeds written for them
+    "developer prompts": "developer_prompts/heldout.jsonl",
+}
 
 
-def long_prompts() -> tuple[list[Any], list[dict[str, Any]]]:
-    """The long-prompts set as examples, and its raw cases (their ``category`` slices)."""
+def outside_set(name: str) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
+    """One of ``OUTSIDE_SETS`` as examples, its raw cases (``category`` slices) and each case's
+    kind."""
     from llm_shield.ops.corpus import Example
 
-    cases = load_cases(Path(__file__).parent / LONG_PROMPTS)
-    examples = [
-        Example(c["text"], {"prompt_injection": int(c["label"])}, "long prompts") for c in cases
-    ]
-    return examples, cases
-
-
-# Hashes, tokens, keys, base64 and hex in prompts and tool outputs, written before the model's
-# view of encoded runs was designed; outside ops/data for the same reason as the long prompts.
-ENCODED_DATA = "encoded/heldout.jsonl"
-
-
-def encoded_data() -> tuple[list[Any], list[dict[str, Any]], list[str]]:
-    """The encoded-data set as examples, its raw cases (``category`` slices) and each case's
-    kind (a tool output is scored as ``kind=response``)."""
-    from llm_shield.ops.corpus import Example
-
-    cases = load_cases(Path(__file__).parent / ENCODED_DATA)
-    examples = [
-        Example(c["text"], {"prompt_injection": int(c["label"])}, "encoded data") for c in cases
-    ]
-    return examples, cases, [c["kind"] for c in cases]
+    cases = load_cases(Path(__file__).parent / OUTSIDE_SETS[name])
+    examples = [Example(c["text"], {"prompt_injection": int(c["label"])}, name) for c in cases]
+    return examples, cases, [c.get("kind", "prompt") for c in cases]
 
 
 def pasted_documents(documents: Sequence[Any]) -> list[Any]:
@@ -382,9 +374,9 @@ def evaluate_models(
         for name in (*INJECTION_SETS, *TOXICITY_SETS)
         if name.endswith(".jsonl")
     }
-    sets["long prompts"], meta["long prompts"] = long_prompts()
-    sets["encoded data"], meta["encoded data"], encoded_kinds = encoded_data()
-    kinds = {"encoded data": encoded_kinds}
+    kinds: dict[str, list[str]] = {}
+    for name in OUTSIDE_SETS:
+        sets[name], meta[name], kinds[name] = outside_set(name)
     report: dict[str, Any] = {
         "sets": {name: len(cases) for name, cases in sets.items()},
         "injection": {},

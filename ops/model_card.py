@@ -37,6 +37,7 @@ SET_TITLES = {
     "long prompts": "long prompts, over 40 words: jailbreaks and benign requests (held-out)",
     "encoded data": "encoded data: hashes, tokens, keys, base64 and hex (held-out, prompts and "
     "tool outputs)",
+    "developer prompts": "developer prompts: system prompts, injection defences, code (held-out)",
     "toxicity_eval.jsonl": "toxicity set (held-out)",
     "heldout/toxicity_categories.jsonl": "toxicity by category (held-out)",
 }

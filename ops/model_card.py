@@ -460,6 +460,25 @@ TRIED = [
     "tuning and report sets no benign text crossed 0.5; held-out, the patterns alone catch 3 "
     "more planted tool outputs of the first round, 1 of the third and 4 pasted documents, and "
     "the default and ml figures are the same (the model caught those already).",
+    "Developer-prompt seeds (tried 2026-12-07, not kept). In a probe of twenty prompts from "
+    "developers building LLM apps, six were blocked ('I'm writing a system prompt for a "
+    "tutoring bot. Should I tell it ...', a code review of check_password, 'disable the eslint "
+    "rule for this line only'). A held-out set (ops/developer_prompts/heldout.jsonl, 54 benign, "
+    "25 attacks) and its tuning twin (40 and 15) were written first; then 800 generated seeds "
+    "(about three benign to one attack: their own app's system prompt, defences against "
+    "injection, code with security words, tooling, LLM concepts; against claims of being the "
+    "developer aimed at the assistant's own prompt and rules), none sharing half its words "
+    "with a text of either set. A rule was written before the build: prompt validation F1 >= "
+    "0.962, response tuning F1 >= 0.82, toxicity tuning F1 >= 0.925, tuning prompts with at "
+    "most 64 benign not allowed and at least 2,045 caught, and at most 5 of the 40 benign "
+    "developer tuning prompts not allowed with all 15 attacks caught. The build (1,735 s) "
+    "reached 0.9636, 0.8378 and 0.9086 (the toxicity point moved to 0.87), 61 benign not "
+    "allowed and 2,043 caught, 5 of 40 and 15 of 15: it missed on toxicity and on attacks "
+    "caught, and does not ship. Its held-out figures, counted afterwards: developer prompts "
+    "16 -> 10 of 54 benign not allowed (25 of 25 caught either way); benign security-flavoured "
+    "and sensitive prompts 13 -> 9 of 430; but s-labs test F1 0.951 -> 0.943 (17 attacks "
+    "fewer at a prompt point of 0.51), toxicity categories one threat missed, benign tool "
+    "outputs and documents not allowed 3 -> 6 of 214 (indirect recall 0.883 -> 0.907).",
 ]
 
 HELDOUT_USE = [
@@ -503,6 +522,11 @@ HELDOUT_USE = [
     "The held-out set was run once, before and after, and its two remaining false positives "
     "were read to name them in the known weaknesses. bastioncorpus's benign texts had been "
     "read before (its base64, base32, rot13 and checksum lines are what suggested the class).",
+    "The developer prompts (ops/developer_prompts) were committed before any seed was written "
+    "for them and were only counted, never read case by case. The build with those seeds did "
+    "not ship; its figures on every held-out set were counted after its rule had rejected it. "
+    "The errors of the benign security-flavoured and sensitive sets had been read at the start "
+    "of that session (13 texts), so its 9 of 430 there is not a blind figure.",
 ]
 
 WEAKNESSES = [
@@ -553,6 +577,11 @@ WEAKNESSES = [
     "a base32 secret in capitals ('JBSWY3DPEHPK3PXP...') is read as it came and scored 0.66 "
     "in a question about TOTP, and a user record holding a bcrypt hash 0.97 as a tool output. "
     "rot13 and other ciphers are not decoded; the patterns read what they know of them.",
+    "Developers building LLM apps use the attack's words about their own apps: questions about "
+    "writing a system prompt, defending a RAG app against injection, or a code review of a "
+    "password check are often blocked (see the developer prompts row). The teams that run a "
+    "guardrail will meet this first; a build with seeds for it lost s-labs recall (see what "
+    "was tried).",
 ]
 
 

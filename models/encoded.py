@@ -21,6 +21,7 @@ _UUID = re.compile(
     re.IGNORECASE,
 )
 _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{12,}(?![0-9A-Za-z])", re.IGNORECASE)
+_HEX_BODY = re.compile(r"[0-9a-fA-F]+")
 # base64 (+ /) or base64url (- _), 20 characters or more, with its padding. The look-behind
 # keeps a match from starting inside a longer run, so the scan stays linear.
 _BASE64 = re.compile(r"(?<![0-9A-Za-z+/_=-])[0-9A-Za-z+/_-]{20,}={0,2}(?![0-9A-Za-z+/_=-])")
@@ -57,7 +58,7 @@ def _readable(raw: bytes) -> str | None:
 def decode_run(run: str) -> str | None:
     """What a base64, base64url or hex run says, when it decodes to readable text."""
     body = run.rstrip("=")
-    if len(body) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", body):
+    if len(body) % 2 == 0 and _HEX_BODY.fullmatch(body):
         return _readable(bytes.fromhex(body))
     if len(body) % 4 == 1:
         return None
@@ -79,7 +80,7 @@ def _opaque(run: str) -> bool:
     """A run that reads as noise: a digit among its characters, a stretch of 12 or more
     characters without a separator (pod names, slugs and paths are short words and ids joined
     by ``-``, ``_`` or ``/``), and few word-like letters."""
-    if not any(ch.isdigit() for ch in run):
+    if not _DIGIT.search(run):
         return False
     if max(len(part) for part in _SEPARATOR.split(run)) < _MIN_STRETCH:
         return False

@@ -216,6 +216,7 @@ INJECTION_SETS = (
     "long prompts",
     "encoded data",
     "developer prompts",
+    "application prompts",
 )
 # Users paste documents into their prompts ("Summarize this for me: ..."): the held-out
 # documents and tool outputs, each wrapped in one of these requests and scored as a prompt.
@@ -248,6 +249,8 @@ OUTSIDE_SETS = {
     "encoded data": "encoded/heldout.jsonl",
     # developers' questions about their own LLM apps, before the seeds written for them
     "developer prompts": "developer_prompts/heldout.jsonl",
+    # what apps wrap around a user's words (retrieval, role labels, format rules), before seeds
+    "application prompts": "app_prompts/heldout.jsonl",
 }
 
 

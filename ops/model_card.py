@@ -38,6 +38,8 @@ SET_TITLES = {
     "encoded data": "encoded data: hashes, tokens, keys, base64 and hex (held-out, prompts and "
     "tool outputs)",
     "developer prompts": "developer prompts: system prompts, injection defences, code (held-out)",
+    "application prompts": "application prompts: retrieval, role-labelled chats, format rules, "
+    "translations (held-out)",
     "toxicity_eval.jsonl": "toxicity set (held-out)",
     "heldout/toxicity_categories.jsonl": "toxicity by category (held-out)",
 }

@@ -169,6 +169,19 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"jailbr(?:oken|eak)\b",
     ),
     _p("role_play", 0.9, r"\bdo anything now\b"),
+    # The dead-grandmother exploit: the model is asked to play a late relative who "used to
+    # read me" what it would refuse to give (product keys, napalm). A grieving user asking the
+    # model to play a grandmother names no such thing, so the payload words are required.
+    _p(
+        "role_play",
+        0.85,
+        r"\b(?:pretend|act|acting|play|role-?play|be|imagine)\b(?:\W+\w+){0,4}?\W+my\s+"
+        r"(?:late|deceased|dead|departed)\s+(?:grand(?:ma|mother|pa|father)|granny|nana|mother|"
+        r"father|mom|dad)\b(?:\W+\w+){0,20}?\W+used\s+to\s+(?:\w+\s+){0,2}?(?:tell|read|recite|"
+        r"sing|whisper|give|teach)\b(?:\W+\w+){0,10}?\W+(?:(?:activation|product|licen[cs]e|"
+        r"serial|windows)\s+(?:keys?|codes?)|keys|passwords?|napalm|meth(?:amphetamine)?|"
+        r"explosives?|bombs?|weapons?|poisons?|malware|exploits?|synthes[ei]s)\b",
+    ),
     _p("role_play", 0.45, r"\bpretend (?:to be|you are|you're|that you)\b"),
     _p("role_play", 0.35, r"\b(?:role-?play as|play the role of|act as an?)\b"),
     _p("role_play", 0.45, r"\bstay in character\b|\bnever break character\b"),

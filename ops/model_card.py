@@ -480,7 +480,38 @@ TRIED = [
     "16 -> 10 of 54 benign not allowed (25 of 25 caught either way); benign security-flavoured "
     "and sensitive prompts 13 -> 9 of 430; but s-labs test F1 0.951 -> 0.943 (17 attacks "
     "fewer at a prompt point of 0.51), toxicity categories one threat missed, benign tool "
-    "outputs and documents not allowed 3 -> 6 of 214 (indirect recall 0.883 -> 0.907).",
+    "outputs and documents not allowed 3 -> 6 of 214 (indirect recall 0.883 -> 0.907). Found "
+    "the next day by a near-copy check (more than half of the words shared): 19 of those 800 "
+    "seeds were close to six held-out texts (three operators' commands of the fourth round, "
+    "'roll back the last helm release' among them; one benign security prompt, one benign "
+    "sensitive prompt, one of the second round), so its gains on those sets were partly "
+    "memory.",
+    "Developer-prompt and application-prompt seeds together (tried 2026-12-07, not kept). A "
+    "probe of forty everyday prompts found a second family of false positives: what an app "
+    "wraps around its user's words (a retrieval prompt 'Use only the context below to "
+    "answer. Context: ... Question: ...' at 0.96, 'System: You are a helpful assistant.\\nUser: "
+    "What is the capital of France?' at 0.99, 'Respond only with JSON' and 'New rule for this "
+    "chat: keep every answer under 50 words' at 0.82 and 0.86, a translation of 'Do not "
+    "enter.'). A held-out set (ops/app_prompts/heldout.jsonl, 46 benign, 18 attacks) and its "
+    "tuning twin (40 and 15) were written first; then 500 generated seeds (365 benign: "
+    "retrieval prompts over 30 facts in ten layouts, transcripts in ten role-label styles, "
+    "format and length rules, translations of signs; 135 attacks of the same shapes: a planted "
+    "passage, an override in the last user turn, a rule that drops the safety guidelines, "
+    "'translate it and do what it says'), beside 400 developer seeds. The templates were "
+    "rewritten until no seed of either family came within a word Jaccard of 0.5 of any "
+    "held-out text or of either tuning twin. The rule, written before the build: the bars of "
+    "the developer build, and at most 8 of the 40 benign application tuning prompts not "
+    "allowed with 14 of 15 attacks caught. The build (1,726 s) reached prompt validation F1 "
+    "0.9651, response tuning F1 0.818 (bar 0.82), toxicity tuning F1 0.9155 (bar 0.925; the "
+    "toxicity point moved from 0.81 to 0.86, as it did to 0.87 in the developer build), 69 "
+    "benign tuning prompts not allowed (bar 64) and 2,057 caught, 6 of 40 developer and 11 of "
+    "40 application tuning prompts not allowed (bars 5 and 8; 9 and 18 before). It failed on "
+    "five counts and does not ship; its held-out figures were not measured. Most of the "
+    "application errors it kept were transcripts, which the patterns flag on their own where "
+    "they open with 'System:' or hold chat-template tokens (a fake system turn to them, 0.7 to "
+    "0.85). Blanking role "
+    "labels in the model's view was tried on the shipped model too and left 17 of the 40 "
+    "application tuning prompts not allowed (18 before): not kept.",
 ]
 
 HELDOUT_USE = [
@@ -529,6 +560,13 @@ HELDOUT_USE = [
     "not ship; its figures on every held-out set were counted after its rule had rejected it. "
     "The errors of the benign security-flavoured and sensitive sets had been read at the start "
     "of that session (13 texts), so its 9 of 430 there is not a blind figure.",
+    "The application prompts (ops/app_prompts) were committed before any seed was written for "
+    "them; their tuning twin holds the probe's prompts. The seeds were checked against both "
+    "for near copies. The build with them did not ship and was never run on the held-out set. "
+    "The shipped model's figures on it were counted once. One of its attacks (a late "
+    "grandfather who used to tell the steps to make napalm) is the exploit the patterns learned "
+    "the same day from a tuning prompt (a late grandmother reading Windows keys), so that "
+    "category is not a blind figure for the patterns.",
 ]
 
 WEAKNESSES = [
@@ -582,8 +620,16 @@ WEAKNESSES = [
     "Developers building LLM apps use the attack's words about their own apps: questions about "
     "writing a system prompt, defending a RAG app against injection, or a code review of a "
     "password check are often blocked (see the developer prompts row). The teams that run a "
-    "guardrail will meet this first; a build with seeds for it lost s-labs recall (see what "
+    "guardrail will meet this first; two builds with seeds for it failed their rules (see what "
     "was tried).",
+    "Prompts that an application assembles are read as one prompt: a retrieval prompt with its "
+    "passages, a chat flattened with role labels ('System: ... User: ...', '<|user|>'), an "
+    "output-format rule or a translation of a sign that is itself an order are often blocked "
+    "(see the application prompts row). The model learned role labels as a sign of attack, "
+    "and the patterns block chat-template tokens and a text that opens with 'System:' on "
+    "purpose: in a user's turn they fake a system message. Sent as the README "
+    "advises (the user's words as the prompt, each passage or tool output as a response, each "
+    "turn as its own event with a conversation_id), the same texts are judged part by part.",
 ]
 
 

@@ -392,14 +392,40 @@ _HOW_TO = re.compile(r"^\W*(?:how|where|what|why|can|is|does)\b[^.!?]{0,120}\?\W
 _MODE_ONLY = re.compile(r"\bmode\b")
 
 
+# A trigger phrase quoted as an example ("attackers hide phrases like 'ignore previous
+# instructions' in web pages") is mentioned, not used: a match that lies inside such a quote
+# counts only beside other evidence. The quote must follow a word that introduces an example.
+_MENTION = re.compile(
+    r"\b(?:like|such as|e\.g\.|for example|for instance|phrases?|strings?|the words?|"
+    r"called|named)\W{0,3}?[\"'‘“«]([^\"'’”»\n]{4,200})[\"'’”»]"
+)
+MENTION_WEIGHT = 0.45
+
+
+def _mentions(text: str) -> list[tuple[int, int]]:
+    if not any(quote in text for quote in "\"'‘“«"):
+        return []
+    return [match.span(1) for match in _MENTION.finditer(text)]
+
+
 def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
     scores: dict[str, float] = {}
+    mentions: list[tuple[int, int]] | None = None
     for index in matcher.candidates(text):  # in pattern order, as if every pattern were tried
         pattern = PATTERNS[index]
         if pattern.weight <= scores.get(pattern.family, 0.0):
             continue
-        if pattern.regex.search(text):
-            scores[pattern.family] = pattern.weight
+        match = pattern.regex.search(text)
+        if not match:
+            continue
+        weight = pattern.weight
+        if weight > MENTION_WEIGHT:
+            if mentions is None:
+                mentions = _mentions(text)
+            start, end = match.span()
+            if any(begin <= start and end <= stop for begin, stop in mentions):
+                weight = MENTION_WEIGHT
+        scores[pattern.family] = max(weight, scores.get(pattern.family, 0.0))
     if set(scores) == {"role_play"} and _HOW_TO.match(text) and _MODE_ONLY.search(text):
         scores["role_play"] = min(scores["role_play"], 0.45)
     return scores

@@ -408,6 +408,11 @@ def _mentions(text: str) -> list[tuple[int, int]]:
     return [match.span(1) for match in _MENTION.finditer(text)]
 
 
+def _mentioned(match: re.Match[str], mentions: list[tuple[int, int]]) -> bool:
+    start, end = match.span()
+    return any(begin <= start and end <= stop for begin, stop in mentions)
+
+
 def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
     scores: dict[str, float] = {}
     mentions: list[tuple[int, int]] | None = None
@@ -422,9 +427,11 @@ def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
         if weight > MENTION_WEIGHT:
             if mentions is None:
                 mentions = _mentions(text)
-            start, end = match.span()
-            if any(begin <= start and end <= stop for begin, stop in mentions):
-                weight = MENTION_WEIGHT
+            if mentions and _mentioned(match, mentions):
+                # used as well as mentioned ("... like 'ignore X'. Now ignore X") counts in full
+                later = pattern.regex.finditer(text, match.end())
+                if all(_mentioned(other, mentions) for other in later):
+                    weight = MENTION_WEIGHT
         scores[pattern.family] = max(weight, scores.get(pattern.family, 0.0))
     if set(scores) == {"role_play"} and _HOW_TO.match(text) and _MODE_ONLY.search(text):
         scores["role_play"] = min(scores["role_play"], 0.45)

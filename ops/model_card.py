@@ -512,6 +512,21 @@ TRIED = [
     "0.85). Blanking role "
     "labels in the model's view was tried on the shipped model too and left 17 of the 40 "
     "application tuning prompts not allowed (18 before): not kept.",
+    "Two draws of the shipped recipe (measured 2026-12-07, nothing shipped). The same corpus was "
+    "built again with another training seed (batch order and the heads' initialisation), to "
+    "learn how far a rebuild moves the figures by itself. Tuning: prompt validation F1 0.9667 "
+    "-> 0.9641 (prompt point 0.40 -> 0.53), response tuning F1 0.8305 -> 0.8235, toxicity "
+    "tuning F1 0.9306 -> 0.9118 (point 0.81 -> 0.86, the move both seed builds showed), benign "
+    "tuning prompts not allowed 64 -> 60, attacks caught 2,055 -> 2,043; developer and "
+    "application tuning prompts not allowed 9 -> 8 and 18 -> 16 of 40. Held-out: s-labs test "
+    "F1 0.951 -> 0.934 (32 attacks fewer), benign security-flavoured and sensitive prompts 13 "
+    "-> 11 of 430, short turns 2 -> 3 of 390, indirect recall 0.883 -> 0.888 with benign "
+    "documents 3 -> 5 of 214 not allowed, toxicity F1 0.942 -> 0.948. So the two targets met "
+    "or missed by a hair (s-labs F1, benign prompts) change sides between draws of one recipe, "
+    "and the seed builds' rules, which asked a new build to match the shipped draw on every "
+    "tuning figure, would have turned this draw down too (toxicity and attacks caught). Against "
+    "the two draws, the seeds of the build above did move their own sets (application 11 of 40 "
+    "against 16 and 18, developer 6 against 8 and 9).",
 ]
 
 HELDOUT_USE = [

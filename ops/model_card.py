@@ -509,9 +509,8 @@ TRIED = [
     "five counts and does not ship; its held-out figures were not measured. Most of the "
     "application errors it kept were transcripts, which the patterns flag on their own where "
     "they open with 'System:' or hold chat-template tokens (a fake system turn to them, 0.7 to "
-    "0.85). Blanking role "
-    "labels in the model's view was tried on the shipped model too and left 17 of the 40 "
-    "application tuning prompts not allowed (18 before): not kept.",
+    "0.85). Blanking role labels in the model's view was tried on the shipped model too and "
+    "left 17 of the 40 application tuning prompts not allowed (18 before): not kept.",
     "Two draws of the shipped recipe (measured 2026-12-07, nothing shipped). The same corpus was "
     "built again with another training seed (batch order and the heads' initialisation), to "
     "learn how far a rebuild moves the figures by itself. Tuning: prompt validation F1 0.9667 "
@@ -642,9 +641,9 @@ WEAKNESSES = [
     "output-format rule or a translation of a sign that is itself an order are often blocked "
     "(see the application prompts row). The model learned role labels as a sign of attack, "
     "and the patterns block chat-template tokens and a text that opens with 'System:' on "
-    "purpose: in a user's turn they fake a system message. Sent as the README "
-    "advises (the user's words as the prompt, each passage or tool output as a response, each "
-    "turn as its own event with a conversation_id), the same texts are judged part by part.",
+    "purpose: in a user's turn they fake a system message. Sent as the README advises (the "
+    "user's words as the prompt, each passage or tool output as a response, each turn as its "
+    "own event with a conversation_id), the same texts are judged part by part.",
 ]
 
 

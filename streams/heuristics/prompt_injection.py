@@ -399,7 +399,7 @@ _MENTION = re.compile(
     r"\b(?:like|such as|e\.g\.|for example|for instance|phrases?|strings?|the words?|"
     r"called|named)\W{0,3}?[\"'‘“«]([^\"'’”»\n]{4,200})[\"'’”»]"
 )
-MENTION_WEIGHT = 0.45
+_MENTION_WEIGHT = 0.45
 
 
 def _mentions(text: str) -> list[tuple[int, int]]:
@@ -413,6 +413,16 @@ def _mentioned(match: re.Match[str], mentions: list[tuple[int, int]]) -> bool:
     return any(begin <= start and end <= stop for begin, stop in mentions)
 
 
+def _only_mentioned(
+    regex: re.Pattern[str], first: re.Match[str], text: str, mentions: list[tuple[int, int]]
+) -> bool:
+    """Every match lies inside a quoted example: used as well as mentioned ("... like 'ignore
+    X'. Now ignore X") counts in full."""
+    if not mentions or not _mentioned(first, mentions):
+        return False
+    return all(_mentioned(other, mentions) for other in regex.finditer(text, first.end()))
+
+
 def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
     scores: dict[str, float] = {}
     mentions: list[tuple[int, int]] | None = None
@@ -424,14 +434,11 @@ def _family_scores(text: str, matcher: PatternSet) -> dict[str, float]:
         if not match:
             continue
         weight = pattern.weight
-        if weight > MENTION_WEIGHT:
-            if mentions is None:
+        if weight > _MENTION_WEIGHT:
+            if mentions is None:  # found once a text, and only where a strong pattern matched
                 mentions = _mentions(text)
-            if mentions and _mentioned(match, mentions):
-                # used as well as mentioned ("... like 'ignore X'. Now ignore X") counts in full
-                later = pattern.regex.finditer(text, match.end())
-                if all(_mentioned(other, mentions) for other in later):
-                    weight = MENTION_WEIGHT
+            if _only_mentioned(pattern.regex, match, text, mentions):
+                weight = _MENTION_WEIGHT
         scores[pattern.family] = max(weight, scores.get(pattern.family, 0.0))
     if set(scores) == {"role_play"} and _HOW_TO.match(text) and _MODE_ONLY.search(text):
         scores["role_play"] = min(scores["role_play"], 0.45)

@@ -227,7 +227,11 @@ PASTE_REQUESTS = (
     "Can you proofread the following?\n\n{}",
     "Here is the text:\n{}\nPlease shorten it to one paragraph.",
 )
-TOXICITY_SETS = ("toxicity_eval.jsonl", "heldout/toxicity_categories.jsonl")
+TOXICITY_SETS = (
+    "toxicity_eval.jsonl",
+    "heldout/toxicity_categories.jsonl",
+    "everyday strong words",
+)
 
 
 @dataclass(frozen=True)
@@ -240,8 +244,8 @@ class System:
 
 # Held-out sets written after the shipped models were built (or before a runtime change they
 # measure); they live outside ops/data so that adding them did not change the models' recipe hash.
-# Each line: text, label (1 = attack), category, and kind where a set mixes prompts and tool
-# outputs (a tool output is scored as ``kind=response``).
+# Each line: text, label (1 = attack, or toxic for a set in ``TOXICITY_SETS``), category, and
+# kind where a set mixes prompts and tool outputs (a tool output is scored as ``kind=response``).
 OUTSIDE_SETS = {
     # long jailbreaks and long benign prompts, before `models.document_words` got its default
     "long prompts": "long_prompts/heldout.jsonl",
@@ -251,6 +255,8 @@ OUTSIDE_SETS = {
     "developer prompts": "developer_prompts/heldout.jsonl",
     # what apps wrap around a user's words (retrieval, role labels, format rules), before seeds
     "application prompts": "app_prompts/heldout.jsonl",
+    # strong words at things, in figures of speech and at oneself (toxicity), before their seeds
+    "everyday strong words": "toxicity_everyday/heldout.jsonl",
 }
 
 
@@ -260,7 +266,8 @@ def outside_set(name: str) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
     from llm_shield.ops.corpus import Example
 
     cases = load_cases(Path(__file__).parent / OUTSIDE_SETS[name])
-    examples = [Example(c["text"], {"prompt_injection": int(c["label"])}, name) for c in cases]
+    task = "toxicity" if name in TOXICITY_SETS else "prompt_injection"
+    examples = [Example(c["text"], {task: int(c["label"])}, name) for c in cases]
     return examples, cases, [c.get("kind", "prompt") for c in cases]
 
 

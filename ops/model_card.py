@@ -42,6 +42,8 @@ SET_TITLES = {
     "translations (held-out)",
     "toxicity_eval.jsonl": "toxicity set (held-out)",
     "heldout/toxicity_categories.jsonl": "toxicity by category (held-out)",
+    "everyday strong words": "everyday strong words: at things, figures of speech, at oneself "
+    "(held-out)",
 }
 
 SOURCES = [

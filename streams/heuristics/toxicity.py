@@ -111,9 +111,12 @@ _OBSCENE_STRONG = _words(
     r"dumbass",
     r"goddamn\w*",
     r"piss off",
-    r"pissed",
 )
-_OBSCENE_WEAK = _words("crap", "crappy", "damn", "dick", "cock", "ass", "arse", "piss", "screw")
+# "pissed" (angry, or drunk) says how the writer feels, not what they think of the reader: "I'm
+# so pissed off at this airline" was the word list's one false alarm in a probe of everyday texts.
+_OBSCENE_WEAK = _words(
+    "crap", "crappy", "damn", "dick", "cock", "ass", "arse", "piss", "pissed", "screw"
+)
 _INSULT_NOUNS = (
     r"idiots?",
     r"idiotic",

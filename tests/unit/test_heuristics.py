@@ -185,6 +185,11 @@ def test_different_insults_add_up_and_a_repeated_word_counts_once() -> None:
     assert toxicity.scan("garbage in, garbage out, garbage again").score < 0.5
 
 
+def test_anger_at_a_thing_is_not_obscene_abuse_but_telling_someone_to_piss_off_is() -> None:
+    assert toxicity.scan("I'm so pissed off at the bank, they closed my account.").score < 0.5
+    assert toxicity.scan("Piss off, nobody wants you here.").score >= 0.5
+
+
 def test_identity_hate_is_its_own_category() -> None:
     result = toxicity.scan("Immigrants are vermin.")
     assert result.categories["identity_hate"] >= 0.5

@@ -528,6 +528,35 @@ TRIED = [
     "tuning figure, would have turned this draw down too (toxicity and attacks caught). Against "
     "the two draws, the seeds of the build above did move their own sets (application 11 of 40 "
     "against 16 and 18, developer 6 against 8 and 9).",
+    "Everyday strong words: seeds (tried 2026-12-07, not kept). A probe of 33 everyday texts "
+    "with strong words (ops/probes/toxicity_everyday.jsonl, tuning material) found the "
+    "toxicity model flagging frustration with things and figures of speech: 'This stupid "
+    "printer jammed again, I'm going to lose my mind.' 0.97, 'ugh I hate Mondays' 0.57, 'He's"
+    " a total beast at the gym.' 0.63 (6 of its 25 benign texts flagged for toxicity). A "
+    "held-out set (ops/toxicity_everyday/heldout.jsonl: 64 benign, 28 toxic) was committed "
+    "first; then 1,312 generated seeds (986 clean: frustration with things, figures of "
+    "speech, self-mockery; 326 toxic: the same words aimed at a person), toxicity labels "
+    "only, from a random generator of their own so that every other training text stayed as "
+    "it was, and none within a word Jaccard of 0.45 of any tuning, held-out or probe text. "
+    "The rule was written before the build and revised before it produced a figure, to allow "
+    "for the spread between the two draws above: each general figure no worse than the worse "
+    "draw less that spread (prompt validation F1 >= 0.9615, response tuning F1 >= 0.8165, "
+    "toxicity tuning F1 >= 0.893, at most 68 of 2,648 benign tuning prompts not allowed, at "
+    "least 2,031 of 2,147 caught), and at most 3 of the probe's 25 benign texts flagged for "
+    "toxicity with its 8 toxic ones caught. The build (72,925 training texts, 3,039 s on a "
+    "slower AVX2 machine, where the shipped recipe took 3,242 s and gave the same figures as "
+    "before) reached 0.9671, 0.8667 and 0.9375 (the shipped draw: 0.9667, 0.8305, 0.9306), "
+    "2,056 caught, 2 of 25 on the probe, but 72 benign tuning prompts not allowed (64 "
+    "before): it failed on that count and does not ship. Its toxicity point fell from 0.81 to"
+    " 0.57 (the middle of a near-best range 0.48-0.89), and five operators' commands were "
+    "flagged for toxicity there ('kill the process on port 8080' 0.69, 'wipe the logs "
+    "directory on every node' 0.72). On the held-out everyday set, counted afterwards: 2 of "
+    "64 benign flagged for toxicity and 27 of 28 toxic caught (F1 0.947), against 9 of 64 and"
+    " 27 of 28 (F1 0.844) for the shipped models. Read afterwards, not as a rule: the same "
+    "model with its toxicity point at 0.81 would have left 66 benign tuning prompts not "
+    "allowed and flagged none of the 64. The patch is kept in ops/tried; the next build of it"
+    " should choose the toxicity point with the benign tuning prompts' toxicity flags bounded"
+    " too, not only the clean toxicity texts'.",
 ]
 
 HELDOUT_USE = [
@@ -583,6 +612,11 @@ HELDOUT_USE = [
     "grandfather who used to tell the steps to make napalm) is the exploit the patterns learned "
     "the same day from a tuning prompt (a late grandmother reading Windows keys), so that "
     "category is not a blind figure for the patterns.",
+    "The everyday strong words (ops/toxicity_everyday) were committed before any seed was "
+    "written for them and counted, by category, once on the shipped models and once on the "
+    "build with the seeds; no case was read. The seeds were written by the same hand the same"
+    " morning, so two phrases that came from the set ('jar lid', 'my back is killing me') "
+    "were taken out of the seeds before the build, beside the word-overlap check.",
 ]
 
 WEAKNESSES = [
@@ -646,6 +680,11 @@ WEAKNESSES = [
     "purpose: in a user's turn they fake a system message. Sent as the README advises (the "
     "user's words as the prompt, each passage or tool output as a response, each turn as its "
     "own event with a conversation_id), the same texts are judged part by part.",
+    "Everyday strong words aimed at things, used as figures of speech or at oneself are "
+    "flagged for toxicity by the model: 'This stupid printer jammed again, I'm going to lose "
+    "my mind.' scores 0.97, and 9 of the 64 benign texts of the held-out everyday set are "
+    "flagged (27 of its 28 toxic ones caught). A build with seeds for it flagged 2 of 64 and "
+    "failed its rule on operators' commands (see what was tried).",
 ]
 
 
@@ -1035,7 +1074,7 @@ def render_model_card(
         "",
         "## How the held-out sets were used",
         "",
-        *HELDOUT_USE,
+        *[f"- {item}" for item in HELDOUT_USE],
         "",
         "## What was tried",
         "",

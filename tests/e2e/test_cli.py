@@ -335,14 +335,16 @@ def test_settings_lists_every_setting_with_its_env_name() -> None:
     assert "LLM_SHIELD_SCANNERS_TOXICITY_THRESHOLD" in table
 
 
-@pytest.mark.timeout(1260)
+@pytest.mark.timeout(2460)
 def test_bench_quick_prints_the_report(starter_home, tmp_path: Path) -> None:
     """The bench must not rot: it runs in CI and its report has every documented field.
     No number is asserted: these machines are shared and noisy. A quick run takes about four
-    minutes on a 2-core machine with AVX-512 and an estimated ten on one with AVX2 only (seven
-    paired rounds a mode), past the suite's 300 s a test, so it has a limit of its own."""
+    minutes on a 2-core machine with AVX-512, an estimated ten on one with AVX2 only (seven
+    paired rounds a mode) and 17 to 20 on a slower AVX2 machine (2026-12-07, where the
+    model build took 54 minutes), past the suite's 300 s a test, so it has a limit of its own
+    with room for a machine twice as slow as that."""
     out = tmp_path / "report.json"
-    result = run_cli("bench", "--quick", "-o", str(out), timeout=1200)
+    result = run_cli("bench", "--quick", "-o", str(out), timeout=2400)
     assert result.returncode == 0, result.stderr[-2000:]
     report = orjson.loads(result.stdout)
     assert report == orjson.loads(out.read_bytes())

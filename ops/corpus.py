@@ -355,6 +355,7 @@ def instruction_changes(rng: random.Random, count: int) -> list[tuple[str, int]]
 
 OPERATOR_SEED = 2026
 WRITTEN_SEED = 1205  # the hand-written training documents' plants and samples
+EVERYDAY_SEED = 712  # its own draws, so that the other seeds' texts stay as they were
 
 
 def operator_commands(rng: random.Random, count: int) -> list[tuple[str, int]]:
@@ -507,6 +508,47 @@ def toxic_examples(rng: random.Random) -> list[tuple[str, int, str]]:
         out.append((text, 0, "figurative"))
     out += [(t, 0, "discussion") for t in seeds.DISCUSSION_CLEAN]
     out += [(t, 0, "negative") for t in seeds.NEGATIVE_CLEAN]
+    return list({(t, y, c): None for t, y, c in out})
+
+
+def everyday_examples(rng: random.Random) -> list[tuple[str, int, str]]:
+    """(text, label, category): strong words at things, in figures of speech and at oneself
+    (clean), and the same words at a person (toxic), so the target decides and not the word."""
+    out: list[tuple[str, int, str]] = []
+    for _ in range(900):
+        thing = rng.choice(seeds.EVERYDAY_THINGS)
+        adj = rng.choice(seeds.EVERYDAY_SLURS_AT_THINGS)
+        reaction = rng.choice(seeds.EVERYDAY_REACTIONS)
+        text = rng.choice(seeds.EVERYDAY_THING_TEMPLATES).format(
+            opener=rng.choice(seeds.EVERYDAY_OPENERS),
+            thing=thing,
+            failure=rng.choice(seeds.EVERYDAY_FAILURES),
+            adj=adj,
+            adj_article=("an " if adj[0] in "aeiou" else "a ") + adj,
+            reaction=reaction,
+            reaction_cap=reaction[0].upper() + reaction[1:],
+            hated=rng.choice(seeds.EVERYDAY_HATED),
+        )
+        out.append((text[0].upper() + text[1:], 0, "everyday_thing"))
+    fills = seeds.EVERYDAY_FIGURE_FILLS
+    for _ in range(400):
+        chosen = {name: rng.choice(values) for name, values in fills.items()}
+        chosen["craving_cap"] = chosen["craving"][0].upper() + chosen["craving"][1:]
+        out.append((rng.choice(seeds.EVERYDAY_FIGURES).format(**chosen), 0, "everyday_figure"))
+    for _ in range(150):
+        text = rng.choice(seeds.EVERYDAY_SELF).format(slip=rng.choice(seeds.EVERYDAY_SLIPS))
+        out.append((text, 0, "everyday_self"))
+    nouns = [noun for noun in seeds.INSULT_NOUNS if " " not in noun]
+    for _ in range(350):
+        thing = rng.choice(seeds.EVERYDAY_THINGS)
+        text = rng.choice(seeds.EVERYDAY_AT_PERSON).format(
+            adj=rng.choice(seeds.INSULT_ADJECTIVES),
+            noun=rng.choice(nouns),
+            thing=thing,
+            blame=rng.choice(seeds.EVERYDAY_BLAME).format(thing=thing),
+            harm=rng.choice(seeds.EVERYDAY_HARMS),
+        )
+        out.append((text, 1, "everyday_at_person"))
     return list({(t, y, c): None for t, y, c in out})
 
 
@@ -1158,6 +1200,8 @@ def build_corpus(
     # toxicity: templates, ToxiGen's sample; the teacher labels everything else for toxicity
     toxic = [(t, y) for t, y, _ in toxic_examples(rng)]
     train += [Example(t, _one("toxicity", y), "seed:toxicity") for t, y in toxic]
+    everyday = everyday_examples(random.Random(EVERYDAY_SEED))
+    train += [Example(t, _one("toxicity", y), "seed:everyday") for t, y, _ in everyday]
     # hand-written: veiled threats, identity attacks and insults without telltale words, and
     # clean texts that quote, report or discuss abuse
     train += [

@@ -2,7 +2,7 @@
 
 Short everyday turns and operators' commands pass, an instruction planted in a long document is
 found (and where), the toxicity categories without profanity are caught while figures of speech
-are not (and the toxicity point keeps to its false-positive limit on the tuning texts), a score
+are not (and the toxicity point keeps to its false-positive limits on the tuning texts), a score
 does not depend on the texts that share its batch, and the result cache never serves scores of
 a model that was rebuilt under the same version.
 """
@@ -19,7 +19,13 @@ from onnx import numpy_helper
 
 from llm_shield.models.classifier import OnnxClassifier
 from llm_shield.ops import evaluate
-from llm_shield.ops.build_models import MAX_TOXICITY_FPR, TOXICITY_TUNING, register
+from llm_shield.ops.build_models import (
+    BENIGN_TUNING,
+    MAX_BENIGN_TOXICITY_FPR,
+    MAX_TOXICITY_FPR,
+    TOXICITY_TUNING,
+    register,
+)
 from llm_shield.registry.home import entry_path, model_dir
 from llm_shield.registry.manifest import load_entry
 from llm_shield.streams.config import load_settings
@@ -339,6 +345,29 @@ def test_the_toxicity_point_keeps_clean_and_figurative_tuning_texts_within_its_l
     flagged = [v["scanners"]["toxicity"]["flagged"] for v in verdicts(pipe, clean + toxic)]
     assert np.mean(flagged[: len(clean)]) <= MAX_TOXICITY_FPR
     assert np.mean(flagged[len(clean) :]) >= 0.85  # and the limit did not buy that with recall
+
+
+def test_the_toxicity_point_leaves_the_benign_prompt_tuning_texts_alone(
+    starter_home: Path, tmp_path: Path
+) -> None:
+    """The build also bounds the toxicity flags on the benign prompt tuning texts (everyday
+    turns, security questions, operators' commands such as 'kill the process on port 8080'):
+    a point in the middle of a wide plateau flagged five of those commands once."""
+    data = Path(evaluate.__file__).parent / "data"
+    files = [name for name in BENIGN_TUNING if name.endswith(".jsonl")]
+    benign = [
+        c["text"] for name in files for c in evaluate.load_cases(data / name) if not c["label"]
+    ]
+    assert len(benign) > 600
+    pipe = pipeline(tmp_path, **{"scanners.toxicity.mode": "ml"})
+    flagged = [
+        t
+        for t, v in zip(benign, verdicts(pipe, benign), strict=True)
+        if v["scanners"]["toxicity"]["flagged"]
+    ]
+    # one text of slack: the build counts on its int8 probe graph (and on a wheel's requests as
+    # well), the worker scores the exported graph with the point moved into the bias
+    assert len(flagged) <= MAX_BENIGN_TOXICITY_FPR * len(benign) + 1, flagged
 
 
 @pytest.mark.parametrize(("variant", "runs"), [("int8", 1), ("fp32", 1), ("int8", 2)])

@@ -554,9 +554,38 @@ TRIED = [
     "64 benign flagged for toxicity and 27 of 28 toxic caught (F1 0.947), against 9 of 64 and"
     " 27 of 28 (F1 0.844) for the shipped models. Read afterwards, not as a rule: the same "
     "model with its toxicity point at 0.81 would have left 66 benign tuning prompts not "
-    "allowed and flagged none of the 64. The patch is kept in ops/tried; the next build of it"
-    " should choose the toxicity point with the benign tuning prompts' toxicity flags bounded"
-    " too, not only the clean toxicity texts'.",
+    "allowed and flagged none of the 64. The next build of it bounded the benign tuning "
+    "prompts' toxicity flags too (next entry).",
+    "Everyday strong words with the toxicity point bounded on benign prompts (2026-12-07, "
+    "kept). The toxicity point is now chosen among the thresholds that flag at most 6% of the "
+    "clean toxicity tuning texts and at most 0.2% (2 of 1,013) of the benign prompt tuning "
+    "texts (everyday turns, security questions, operators' commands, tool-calling requests; "
+    "neither attacks nor toxic). The limit was chosen on the tuning texts of the seed build "
+    "above and of the shipped one; on the shipped one it leaves the point where it was "
+    "(0.81). With the seeds above applied unchanged, a rule was written before the build: "
+    "the seed build's bars (prompt validation F1 >= 0.9615, response tuning F1 >= 0.8165, "
+    "toxicity tuning F1 >= 0.893, at most 68 of 2,648 benign tuning prompts not allowed, at "
+    "least 2,031 of 2,147 caught, at most 3 of the probe's 25 benign texts flagged for "
+    "toxicity with its 8 toxic caught), the held-out figures reported whatever they are. The "
+    "build (3,643 s, the peers' install running beside it for its first half hour) trained "
+    "the seed build's weights again (the prompt-injection and sentiment graphs equal byte for"
+    " byte) and chose the toxicity point 0.85 (near-best range 0.78-0.91; 3.6% of the clean "
+    "toxicity texts and 1 benign prompt flagged): prompt validation F1 0.9671, response "
+    "tuning F1 0.8667, toxicity tuning F1 0.9271, 64 benign tuning prompts not allowed (2 of "
+    "50 operators' commands), 2,053 caught, 1 of the probe's 25 flagged and 8 of 8 caught. It "
+    "passed and ships. Held-out, counted afterwards against the shipped draw on the same "
+    "machine: toxicity set F1 0.902 -> 0.945, everyday strong words 9 -> 0 of 64 benign "
+    "flagged (F1 0.844 -> 0.982), figurative texts 1 -> 0 of 20. Lost with the new draw's "
+    "injection points (prompt 0.40 -> 0.43, response 0.81 -> 0.69): s-labs test F1 0.951 "
+    "-> 0.946, benign tool outputs and documents not allowed 3 -> 9 of 214 (recall 0.883 -> "
+    "0.917), Spanish, German and French benign 6.7% -> 13.3%, operators' commands 3 -> 5 of "
+    "70; benign security-flavoured and sensitive prompts stayed at 13 of 430. So two targets "
+    "met before (s-labs F1 and the indirect false positives) are missed by this draw; the "
+    "rule did not look at held-out figures, and the build ships as it said. The response "
+    "point moves most between draws (0.81, 0.69 here) while its tuning F1 rose (0.8305 -> "
+    "0.8667): the response tuning documents do not hold the false positives the held-out "
+    "ones show. The peers' throughput in this card was measured with a test run beside them "
+    "(SecureVector 205 texts/s and NanoGuard 2.1, against 252 and 4.6 alone).",
 ]
 
 HELDOUT_USE = [
@@ -616,7 +645,10 @@ HELDOUT_USE = [
     "written for them and counted, by category, once on the shipped models and once on the "
     "build with the seeds; no case was read. The seeds were written by the same hand the same"
     " morning, so two phrases that came from the set ('jar lid', 'my back is killing me') "
-    "were taken out of the seeds before the build, beside the word-overlap check.",
+    "were taken out of the seeds before the build, beside the word-overlap check. Its figure "
+    "for the shipped build is not blind: the seed build's model had been scored on it at a "
+    "toxicity point near the one this build chose (none of 64 flagged) before the limit on "
+    "benign prompts was written, though the limit itself was chosen on tuning texts only.",
 ]
 
 WEAKNESSES = [
@@ -680,11 +712,11 @@ WEAKNESSES = [
     "purpose: in a user's turn they fake a system message. Sent as the README advises (the "
     "user's words as the prompt, each passage or tool output as a response, each turn as its "
     "own event with a conversation_id), the same texts are judged part by part.",
-    "Everyday strong words aimed at things, used as figures of speech or at oneself are "
-    "flagged for toxicity by the model: 'This stupid printer jammed again, I'm going to lose "
-    "my mind.' scores 0.97, and 9 of the 64 benign texts of the held-out everyday set are "
-    "flagged (27 of its 28 toxic ones caught). A build with seeds for it flagged 2 of 64 and "
-    "failed its rule on operators' commands (see what was tried).",
+    "Instructions planted in documents: the shipped draw's response point (0.69) leaves 9 of "
+    "214 benign tool outputs and long documents not allowed (4.2%, over the 3% target; the "
+    "draw before, at 0.81, 3 of 214). The response point is the figure that moves most "
+    "between draws of one recipe, and its tuning documents do not show these false "
+    "positives.",
 ]
 
 

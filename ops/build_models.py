@@ -465,19 +465,8 @@ STARTER_IDS = (
 # -------------------------------------------------------------------------------------- build
 
 
-def kept_training_folder() -> Path:
-    """Where the build keeps the weights of its last few training runs (beside the sources)."""
-    from llm_shield.streams.config import load_settings
-
-    return load_settings().cache_dir.parent / "training"
-
-
-def build(
-    home: Path, *, force: bool = False, sources: Path | None = None, retrain: bool = False
-) -> list[ModelEntry]:
-    """Build (or confirm up to date) the starter models in ``home``; returns their entries.
-
-    ``retrain`` trains even when this machine kept weights trained from the same inputs."""
+def build(home: Path, *, force: bool = False, sources: Path | None = None) -> list[ModelEntry]:
+    """Build (or confirm up to date) the starter models in ``home``; returns their entries."""
     if not force and up_to_date(home):
         _say(f"starter models in {home} are up to date (recipe {recipe_hash()})")
         return [load_entry(entry_path(home, i, STARTER_VERSION)) for i in STARTER_IDS]
@@ -491,7 +480,7 @@ def build(
     from llm_shield.ops.corpus import TASKS, build_corpus
     from llm_shield.ops.encoder import load_encoder
     from llm_shield.ops.sources import SOURCES, Wheel, default_folder
-    from llm_shield.ops.train import Classifier, TrainConfig, fine_tune_kept
+    from llm_shield.ops.train import Classifier, TrainConfig, fine_tune
 
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -537,16 +526,7 @@ def build(
     }
     classes = {task: len(LABELS[task]) for task in TASKS}
     encoder = load_encoder(assets.encoder_dir)
-    heads, figures = fine_tune_kept(
-        encoder,
-        rows,
-        labels,
-        classes,
-        config,
-        _say,
-        folder=None if retrain else kept_training_folder(),
-        inputs={k: v for k, v in recipe["assets_sha256"].items() if k.startswith("encoder/")},
-    )
+    heads, figures = fine_tune(encoder, rows, labels, classes, config, _say)
     recipe["training_run"] = figures
     model = Classifier(encoder, heads, TASKS).eval()
 

@@ -2,9 +2,9 @@
 
 Short everyday turns and operators' commands pass, an instruction planted in a long document is
 found (and where), the toxicity categories without profanity are caught while figures of speech
-are not (and the toxicity point keeps to its false-positive limits on the tuning texts), a score
-does not depend on the texts that share its batch, and the result cache never serves scores of
-a model that was rebuilt under the same version.
+are not (and the toxicity and response points keep to their false-positive limits on the tuning
+texts), a score does not depend on the texts that share its batch, and the result cache never
+serves scores of a model that was rebuilt under the same version.
 """
 
 import base64
@@ -22,7 +22,9 @@ from llm_shield.ops import evaluate
 from llm_shield.ops.build_models import (
     BENIGN_TUNING,
     MAX_BENIGN_TOXICITY_FPR,
+    MAX_RESPONSE_FPR,
     MAX_TOXICITY_FPR,
+    RESPONSE_TUNING,
     TOXICITY_TUNING,
     register,
 )
@@ -368,6 +370,29 @@ def test_the_toxicity_point_leaves_the_benign_prompt_tuning_texts_alone(
     # one text of slack: the build counts on its int8 probe graph (and on a wheel's requests as
     # well), the worker scores the exported graph with the point moved into the bias
     assert len(flagged) <= MAX_BENIGN_TOXICITY_FPR * len(benign) + 1, flagged
+
+
+def test_the_response_point_keeps_the_benign_tuning_documents_within_its_limit(
+    starter_home: Path, tmp_path: Path
+) -> None:
+    """The build chooses the response point with at most MAX_RESPONSE_FPR of the benign response
+    tuning texts flagged: tool outputs and documents full of instructions for their human reader
+    ('ignore my previous e-mail', 'delete the cache folder'), scored window by window."""
+    data = Path(evaluate.__file__).parent / "data"
+    files = [name for name in RESPONSE_TUNING if name.endswith(".jsonl")]
+    cases = [case for name in files for case in evaluate.load_cases(data / name)]
+    clean = [c["text"] for c in cases if c["label"] == 0]
+    planted = [c["text"] for c in cases if c["label"] == 1]
+    assert len(clean) > 200 and len(planted) > 150
+    pipe = pipeline(tmp_path, **{"scanners.prompt_injection.mode": "ml"})
+    found = verdicts(pipe, clean + planted, kind="response")
+    flagged = [v["scanners"]["prompt_injection"]["flagged"] for v in found]
+    # one text of slack: the build counts on its int8 probe graph, with the data wheels'
+    # READMEs as well
+    assert sum(flagged[: len(clean)]) <= MAX_RESPONSE_FPR * len(clean) + 1
+    # and the limit did not buy that with most of the recall: a point that keeps to it while
+    # catching under 60% of the planted documents is no longer a guardrail for tool outputs
+    assert np.mean(flagged[len(clean) :]) >= 0.6
 
 
 @pytest.mark.parametrize(("variant", "runs"), [("int8", 1), ("fp32", 1), ("int8", 2)])

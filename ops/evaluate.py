@@ -232,6 +232,7 @@ TOXICITY_SETS = (
     "heldout/toxicity_categories.jsonl",
     "everyday strong words",
 )
+REPORT_SETS = (*INJECTION_SETS, *TOXICITY_SETS)
 
 
 def set_task(name: str) -> str:
@@ -371,6 +372,9 @@ def evaluate_models(
     and, when asked, through the offline peers; see the model card for what each set is.
 
     ``only`` measures just those report sets (no sentiment): see ``update_report``."""
+    unknown = sorted(set(only or ()) - set(REPORT_SETS))
+    if unknown:  # before the sets take their minute to load
+        raise ValueError(f"not a report set: {', '.join(unknown)}")
     from llm_shield.ops.build_models import (
         corpus_inputs,
         load_sentiment,
@@ -391,15 +395,12 @@ def evaluate_models(
     )
     meta = {
         name: [c for c in packaged_eval_set(name)]
-        for name in (*INJECTION_SETS, *TOXICITY_SETS)
+        for name in REPORT_SETS
         if name.endswith(".jsonl")
     }
     kinds: dict[str, list[str]] = {}
     for name in OUTSIDE_SETS:
         sets[name], meta[name], kinds[name] = outside_set(name)
-    unknown = sorted(set(only or ()) - {*INJECTION_SETS, *TOXICITY_SETS})
-    if unknown:
-        raise ValueError(f"not a report set: {', '.join(unknown)}")
 
     def chosen(names: Sequence[str]) -> list[str]:
         return [n for n in names if only is None or n in only]
@@ -445,7 +446,7 @@ def evaluate_models(
     for system in systems():
         print(f"[models eval] {system.name}", file=sys.stderr, flush=True)
         pipeline = _pipeline(home, system.overrides)
-        for name in chosen((*INJECTION_SETS, *TOXICITY_SETS)):
+        for name in chosen(REPORT_SETS):
             task = set_task(name)
             section = "toxicity" if task == "toxicity" else "injection"
             cases = sets[name]

@@ -1040,6 +1040,7 @@ def render_model_card(
     peers = list(report.get("peers", {}))
     systems = [*OURS, *peers]
     target_rows = report.get("targets") or targets(report)
+    full_run = f" of {report['measured_on']}" if report.get("measured_on") else ""
     parts = [
         "# Model card: llm-shield starter models",
         "",
@@ -1053,10 +1054,8 @@ def render_model_card(
                 if u["graphs_checked"]
                 else "graphs whose hashes the full run did not record (not checked by the tool)"
             )
-            + f": {', '.join(u['sets'])}. Every other row is from the full run"
-            f"{' of ' + full if full else ''}._\n"
+            + f": {', '.join(u['sets'])}. Every other row is from the full run{full_run}._\n"
             for u in report.get("updates", [])
-            for full in [report.get("measured_on", "")]
         ],
         "Every figure is measured through the pipeline the worker runs (`default` = the default "
         "settings: injection and toxicity in ensemble mode, sentiment ml, int8 graph), with the "

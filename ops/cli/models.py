@@ -262,8 +262,8 @@ def models_eval(
 ) -> None:
     """Measure the starter models on held-out data (and the peers) and write the model card."""
     from llm_shield.ops.evaluate import (
-        INJECTION_SETS,
-        TOXICITY_SETS,
+        REPORT_SETS,
+        StaleReport,
         evaluate_conversations,
         write_model_card,
     )
@@ -271,11 +271,10 @@ def models_eval(
 
     if bool(only_sets) != (update is not None):
         raise click.UsageError("--sets and --update go together")
-    unknown = [n for n in only_sets if n not in (*INJECTION_SETS, *TOXICITY_SETS)]
+    unknown = [n for n in only_sets if n not in REPORT_SETS]
     if unknown:
         raise click.BadParameter(
-            f"{', '.join(unknown)} (report sets: {', '.join((*INJECTION_SETS, *TOXICITY_SETS))})",
-            param_hint="--sets",
+            f"{', '.join(unknown)} (report sets: {', '.join(REPORT_SETS)})", param_hint="--sets"
         )
 
     if conversation_sets:
@@ -303,8 +302,6 @@ def models_eval(
         if json_path is not None:
             json_path.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
         return
-
-    from llm_shield.ops.evaluate import StaleReport
 
     try:
         report = write_model_card(

@@ -236,6 +236,17 @@ class InjectionScannerSettings(ScannerSettings):
 
 
 @dataclass(frozen=True)
+class ToxicityScannerSettings(ScannerSettings):
+    """The toxicity scanner's settings: a scanner's, and how it reads an operator's command."""
+
+    # A text that holds an operator's command ("kill the process on port 8080", "shut down the
+    # database replica": a violent verb whose object is a machine) is flagged by the model's
+    # score only at this score or more; pattern evidence (an insult, a threat at a person) is
+    # judged as usual. 0 turns it off.
+    technical_text_threshold: float = 0.95
+
+
+@dataclass(frozen=True)
 class ScannersSettings:
     # Ensemble: the model catches paraphrases in short texts, the patterns catch explicit
     # attacks anywhere in long ones (a mean-pooled window dilutes one injected sentence).
@@ -245,7 +256,9 @@ class ScannersSettings:
     prompt_injection: InjectionScannerSettings = field(
         default_factory=lambda: InjectionScannerSettings(mode="ensemble")
     )
-    toxicity: ScannerSettings = field(default_factory=lambda: ScannerSettings(mode="ensemble"))
+    toxicity: ToxicityScannerSettings = field(
+        default_factory=lambda: ToxicityScannerSettings(mode="ensemble")
+    )
     # Negative sentiment is worth knowing, rarely worth an alert: the policy ignores it.
     sentiment: ScannerSettings = field(
         default_factory=lambda: ScannerSettings(
@@ -570,7 +583,12 @@ def _validate(settings: Settings) -> Settings:
             scanner.fail_mode in FAIL_MODES,
             f"scanners.{name}.fail_mode must be open or closed, got {scanner.fail_mode!r}",
         )
-        for key in ("response_threshold", "short_text_threshold", "toxic_text_threshold"):
+        for key in (
+            "response_threshold",
+            "short_text_threshold",
+            "toxic_text_threshold",
+            "technical_text_threshold",
+        ):
             value = getattr(scanner, key, None)
             need(
                 value is None or 0.0 <= value <= 1.0,

@@ -30,6 +30,7 @@ from llm_shield.streams.heuristics import (
     HeuristicSentiment,
     HeuristicToxicity,
 )
+from llm_shield.streams.heuristics.toxicity import technical_command
 from llm_shield.streams.policy import is_flagged
 from llm_shield.streams.scanner import Scanner, ScanResult
 
@@ -427,6 +428,14 @@ class ScannerSet:
                         f"short text ({words} words): model score {result.risk:.2f} >= "
                         f"{threshold:.2f}"
                     )
+            if (
+                name == "toxicity"
+                and result.risk >= threshold
+                and result.method in ("ml", "cache")
+                and not result.matched
+            ):
+                bar = scanners.toxicity.technical_text_threshold
+                threshold, reason = _technical(texts[i], threshold, bar, heuristic, i, reason)
             flagged = result.risk >= threshold
             label = positive if flagged else negative
             own = threshold if threshold != options.threshold else None
@@ -626,6 +635,19 @@ class ScannerSet:
             windows=scores.windows,
             span=(span[0], span[1]) if span else None,
         )
+
+
+def _technical(
+    text: str, threshold: float, bar: float, heuristic: _Lazy, i: int, reason: str | None
+) -> tuple[float, str | None]:
+    """The bar for a model-flagged toxic text that is an operator's command ("kill the process
+    on port 8080"): ``bar`` (``technical_text_threshold``) unless the patterns found abuse."""
+    if bar <= threshold:
+        return threshold, reason
+    command = technical_command(text)
+    if command is None or heuristic["toxicity"][i].matched:
+        return threshold, reason
+    return bar, f"operator's command '{command}': model score >= {bar:.2f}"
 
 
 _BINARY = {"prompt_injection": ("INJECTION", "SAFE"), "toxicity": ("TOXIC", "NON_TOXIC")}

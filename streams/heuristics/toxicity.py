@@ -315,6 +315,43 @@ RULES: tuple[_Rule, ...] = (
 )
 
 
+# Operators' commands use violent verbs on machines: "kill the process on port 8080", "shut down
+# the database replica", "nuke the build cache". A toxicity model reads the verb, and a build
+# that put its point at 0.80 blocked those two commands at 0.83 and 0.86. The verb must govern a
+# computing noun (up to three words between: "kill the stuck java process"), and the noun must
+# not be someone's ("the server admin", "the database team").
+_TECHNICAL_VERBS = (
+    r"(?:kill|killall|pkill|terminate|shut ?down|nuke|destroy|wipe|purge|drop|abort|execute|"
+    r"take down|tear down|blow away|strangle|throttle|choke|starve|murder|slaughter|hang up)"
+)
+_TECHNICAL_NOUNS = (
+    r"(?:process(?:es)?|pids?|jobs?|tasks?|pods?|containers?|servers?|instances?|nodes?|"
+    r"replicas?|databases?|dbs?|tables?|clusters?|sessions?|connections?|threads?|services?|"
+    r"daemons?|ports?|branch(?:es)?|builds?|caches?|queues?|vms?|workers?|quer(?:y|ies)|"
+    r"transactions?|programs?|apps?|applications?|scripts?|loops?|tabs?|windows?|terminals?|"
+    r"shells?|kernels?|deployments?|stacks?|environments?|buckets?|volumes?|disks?|partitions?|"
+    r"indexe?s?|schemas?|commits?|requests?|tunnels?|sockets?|listeners?|cron ?jobs?|timers?|"
+    r"consumers?|producers?|brokers?|topics?|dockers?|images?|networks?|firewalls?|websites?|"
+    r"sites?|pipelines?|runners?|agents?|bots?|engines?|instance)"
+)
+_SOMEONE = (
+    r"(?:admins?|administrators?|owners?|guys?|team|teams|people|staff|operators?|engineers?|"
+    r"users?|folks|crew|manager|managers|developers?|devs)"
+)
+_TECHNICAL = re.compile(
+    rf"\b{_TECHNICAL_VERBS}\b(?:\s+-\w+)*\s+(?:[\w.:/-]+\s+){{0,3}}?{_TECHNICAL_NOUNS}\b"
+    rf"(?!\W+{_SOMEONE}\b)"
+    rf"|\b(?:kill|pkill|killall)\s+(?:-\w+\s+)*%?\d+\b"
+)
+
+
+def technical_command(text: str) -> str | None:
+    """The operator's command in ``text`` ("kill the process on port 8080"), if it has one: a
+    violent verb whose object is a machine, not a person."""
+    found = _TECHNICAL.search(views(text).deleeted)
+    return found.group() if found else None
+
+
 class HeuristicToxicity:
     """Per-category scores in ``categories``; the verdict score is the highest of them."""
 

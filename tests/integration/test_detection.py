@@ -333,6 +333,36 @@ def test_threats_identity_attacks_and_insults_without_profanity_are_toxic(
         assert verdict["scanners"]["toxicity"]["flagged"] == (text in toxic), (text, verdict)
 
 
+def test_an_operators_command_is_toxic_only_on_a_confident_model_or_pattern_evidence(
+    starter_home: Path, tmp_path: Path
+) -> None:
+    """With the toxicity point moved down to where the model flags everything, an operator's
+    command keeps only the technical-text bar; abuse aimed at a person keeps the point."""
+    commands = [
+        "kill the process on port 8080",
+        "shut down the database replica in the old region",
+        "terminate all running ec2 instances in us-east-1",
+    ]
+    aimed = [
+        "kill the server admin before he logs in",  # a person, not a machine
+        "kill the process, you worthless idiot",  # the patterns find the insult
+        "I will kill you tonight",
+    ]
+    low = {"scanners.toxicity.threshold": "0.001", "scanners.toxicity.mode": "ml"}
+    bar = load_settings(None, {}).scanners.toxicity.technical_text_threshold
+    on = verdicts(pipeline(tmp_path / "on", **low), commands + aimed)
+    for text, verdict in zip(commands + aimed, on, strict=True):
+        toxicity = verdict["scanners"]["toxicity"]
+        if text in aimed:
+            assert toxicity["flagged"], (text, toxicity)
+        else:
+            assert toxicity["flagged"] == (toxicity["score"] >= bar), (text, toxicity)
+            assert toxicity["threshold"] == bar, (text, toxicity)
+    off = {**low, "scanners.toxicity.technical_text_threshold": "0"}
+    without = verdicts(pipeline(tmp_path / "off", **off), commands)
+    assert all(v["scanners"]["toxicity"]["flagged"] for v in without), without
+
+
 def test_the_toxicity_point_keeps_clean_and_figurative_tuning_texts_within_its_limit(
     starter_home: Path, tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ from llm_shield.streams.heuristics import (
     HeuristicSentiment,
     HeuristicToxicity,
 )
-from llm_shield.streams.heuristics.toxicity import quoted_spans
+from llm_shield.streams.heuristics.toxicity import quoted_spans, technical_command
 
 DATA = Path(__file__).resolve().parents[2] / "ops" / "data"
 injection = HeuristicPromptInjection()
@@ -250,6 +250,37 @@ def test_apostrophes_open_no_quotation() -> None:
     ((start, end),) = quoted_spans(text)
     assert text[start:end] == "'you won't live'"
     assert quoted_spans("'" * 200 + " a b c d") == []  # too many marks: no text is quoted
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("kill the process on port 8080", "kill the process"),
+        ("Shut down the database replica in the old region", "shut down the database"),
+        ("terminate all running ec2 instances in us-east-1", "terminate all running ec2 instances"),
+        ("kill -9 4242 and restart it", "kill -9 4242"),
+        ("how do I kill a zombie process?", "kill a zombie process"),
+        ("drop the users table on staging", "drop the users table"),
+    ],
+)
+def test_operators_commands_are_recognised(text: str, command: str) -> None:
+    assert technical_command(text) == command
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will kill you",
+        "kill the server admin",  # a person, named by their machine
+        "destroy the database team",
+        "kill the children",
+        "execute the prisoners",
+        "this bug is killing me",
+        "Women are too emotional to be engineers",
+    ],
+)
+def test_violence_at_people_is_no_operators_command(text: str) -> None:
+    assert technical_command(text) is None
 
 
 def test_masked_obscenity_is_found() -> None:

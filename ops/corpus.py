@@ -1032,6 +1032,7 @@ def build_corpus(
         "tuning/indirect_2.jsonl",
         "tuning/benign_commands.jsonl",
         "tuning/indirect_3.jsonl",
+        "tuning/indirect_4.jsonl",
     ):
         tune[name] = cases(name)
     for name in (
@@ -1141,9 +1142,13 @@ def build_corpus(
         source: str,
         rng: random.Random,
         planted_as: str = "seed:planted",
+        written_payloads: Sequence[str] = (),
     ) -> None:
         for carrier in sample(pool, count, rng):
-            payload = planted_instruction(rng, dojo.goals, dojo.templates)
+            if written_payloads and rng.random() < 0.5:
+                payload = rng.choice(written_payloads)
+            else:
+                payload = planted_instruction(rng, dojo.goals, dojo.templates)
             document = plant(carrier, payload, rng)
             planted.append((document, planted_as))
             clean.append((carrier, source))
@@ -1170,13 +1175,33 @@ def build_corpus(
     written = [
         piece for c in inputs.packaged("train/documents.jsonl") for piece in chunks(c["text"], 90)
     ]
+    # Hand-written planted instructions in the wrappers generated ones lack (HTML comments,
+    # hidden markup, log lines, fake system tags, structured fields, other languages) and
+    # look-alike lines in the same wrappers for a human reader: half of the written documents
+    # carry a written payload, and each look-alike goes into one clean written piece, so the
+    # wrapper alone is not the signal (36 of the 160 texts of tuning/indirect_4.jsonl, written
+    # 2026-12-07, were misjudged at the operating point of the time: 19 of 100 benign flagged,
+    # 17 of 60 planted missed).
+    lines = inputs.packaged("train/payloads.jsonl")
+    written_payloads = [c["text"] for c in lines if int(c["label"]) == 1]
+    lookalikes = [c["text"] for c in lines if int(c["label"]) == 0]
+    written_rng = random.Random(WRITTEN_SEED)
     plant_in(
         written,
         len(written),
         600,
         "written:document",
-        random.Random(WRITTEN_SEED),
+        written_rng,
         "written:planted",
+        written_payloads,
+    )
+    train += _examples(written_payloads, pi, 1, "written:payload")
+    train += _examples(lookalikes, pi, 0, "written:lookalike")
+    train += _examples(
+        (plant(written_rng.choice(written), line, written_rng) for line in lookalikes),
+        pi,
+        0,
+        "written:lookalike-document",
     )
     planted += [
         (c.replace("{slot}", planted_instruction(rng, dojo.goals, dojo.templates)), "seed:planted")

@@ -12,7 +12,11 @@ Build time only: needs torch.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import pickle
+import platform
 import random
 import sys
 import time
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -252,4 +257,100 @@ def fine_tune(
         f"in {figures['lower_layers_seconds'] + figures['training_seconds']:.0f} s "
         f"(bf16: {bf16}); loss {figures['final_loss']}"
     )
+    return heads, figures
+
+
+# ------------------------------------------------------------------------- trained weights kept
+
+KEPT_RUNS = 3  # about 90 MB each
+# what torch.load and load_state_dict raise on a truncated, foreign or mismatched file
+UNREADABLE = (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError)
+
+
+def training_key(
+    rows: Sequence[Sequence[int]],
+    labels: dict[str, np.ndarray],
+    classes: dict[str, int],
+    config: TrainConfig,
+    inputs: dict[str, str],
+) -> str:
+    """Everything the trained weights depend on: the token rows and labels themselves (so any
+    change to the corpus, the seeds or the tokenizer shows), the training settings and code,
+    the encoder's files (``inputs``: name -> sha256), torch's version, the thread count and
+    bfloat16 (they change the floating-point sums)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(np.asarray(row, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    for task in sorted(labels):
+        digest.update(task.encode() + np.asarray(labels[task], dtype=np.int64).tobytes())
+    here = Path(__file__).parent
+    for name in ("train.py", "encoder.py"):
+        digest.update((here / name).read_bytes())
+    settings = {
+        "classes": dict(sorted(classes.items())),
+        "config": sorted(vars(config).items()),
+        "inputs": dict(sorted(inputs.items())),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "bf16": bf16_supported(),
+        "machine": platform.machine(),
+    }
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()[:24]
+
+
+def fine_tune_kept(
+    encoder: Encoder,
+    rows: Sequence[Sequence[int]],
+    labels: dict[str, np.ndarray],
+    classes: dict[str, int],
+    config: TrainConfig,
+    say: Progress,
+    *,
+    folder: Path | None,
+    inputs: dict[str, str],
+) -> tuple[Heads, dict[str, Any]]:
+    """``fine_tune``, or the weights this machine trained from exactly the same inputs before.
+
+    Training is nearly all of a build's hour on a CPU without bfloat16, while a change to how
+    thresholds are chosen or graphs exported needs none of it: with the weights kept, such a
+    rebuild takes minutes. Training is deterministic for a given key (two builds of the same
+    inputs gave byte-identical graphs), so a kept run is the run a retrain would give.
+    ``folder`` None trains without reading or keeping anything.
+    """
+    if folder is None:
+        return fine_tune(encoder, rows, labels, classes, config, say)
+    key = training_key(rows, labels, classes, config, inputs)
+    path = folder / f"training-{key}.pt"
+    if path.exists():
+        try:
+            kept = torch.load(path, map_location="cpu", weights_only=True)
+            heads = Heads(classes)
+            encoder.load_state_dict(kept["encoder"])
+            heads.load_state_dict(kept["heads"])
+        except UNREADABLE as error:  # a truncated or foreign file: train instead
+            say(f"    kept weights {path.name} unreadable ({error.__class__.__name__}); training")
+        else:
+            encoder.eval()
+            heads.eval()
+            for parameter in encoder.parameters():
+                parameter.requires_grad_(False)
+            figures = {**kept["figures"], "kept_run": key}
+            say(f"    weights trained from the same inputs before: {path} (training skipped)")
+            return heads, figures
+    heads, figures = fine_tune(encoder, rows, labels, classes, config, say)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        torch.save(
+            {"encoder": encoder.state_dict(), "heads": heads.state_dict(), "figures": figures},
+            partial,
+        )
+        os.replace(partial, path)
+        runs = sorted(folder.glob("training-*.pt"), key=lambda p: p.stat().st_mtime)
+        for old in runs[:-KEPT_RUNS]:
+            old.unlink(missing_ok=True)
+    except OSError as error:
+        say(f"    could not keep the trained weights in {folder}: {error}")
     return heads, figures

@@ -621,8 +621,14 @@ TRIED = [
     "Measured: no toxic tuning text holds such a command (25 benign tuning texts and 5 "
     "injection attacks do); 58 benign tuning prompts not allowed (60 without the rule; "
     "operators' commands 1 of 50), 2,040 caught, probe 1 of 25 and 8 of 8; the detection, "
-    "context, stream, inline and model tests passed (69), and the unit tests. It ships; its "
-    "held-out figures are this card's.",
+    "context, stream, inline and model tests passed (69), and the unit tests. It ships. "
+    "Held-out, counted afterwards against the build before (same machine): benign tool "
+    "outputs and long documents not allowed 9 -> 4 of 214 (that target now met) with recall "
+    "0.917 -> 0.883, raginject 47 -> 40 of 59 caught (5 -> 4 of 39 benign flagged), s-labs "
+    "test F1 0.946 -> 0.940, neuralchemy false positives 15 -> 13, operators' commands 5 -> 3 "
+    "of 70 not allowed, developer prompts 15 -> 13 of 54, toxicity F1 0.970 -> 0.963, "
+    "everyday strong words 0 -> 1 of 64 benign flagged and 27 -> 26 of 28 caught; benign "
+    "security and sensitive prompts stayed at 13 of 430.",
 ]
 
 HELDOUT_USE = [
@@ -709,6 +715,10 @@ WEAKNESSES = [
     "injection threshold (0.75-0.79): they are blocked for toxicity, and since 2026-12-06 named "
     "injections only where toxicity is less sure of them than 0.9 or the injection score "
     "reaches 0.9 (see above); an insult toxicity scores lower is still named both.",
+    "An operator's command in a text ('kill the process on port 8080') raises the toxicity "
+    "bar for the model's score to `scanners.toxicity.technical_text_threshold` (0.95) for the "
+    "whole text: abuse that the patterns do not name, written beside such a command, is "
+    "judged by that bar too.",
     "Trash talk aimed at the reader ('I will destroy you in chess', 'I'll kill you at poker') "
     "is scored as a threat by the model (0.97 in ml mode; 0.76-0.82 for injection on the chess "
     "one, no longer named an injection beside the threat); the patterns' threat rules match it "
@@ -755,11 +765,12 @@ WEAKNESSES = [
     "purpose: in a user's turn they fake a system message. Sent as the README advises (the "
     "user's words as the prompt, each passage or tool output as a response, each turn as its "
     "own event with a conversation_id), the same texts are judged part by part.",
-    "Instructions planted in documents: the shipped draw's response point (0.69) leaves 9 of "
-    "214 benign tool outputs and long documents not allowed (4.2%, over the 3% target; the "
-    "draw before, at 0.81, 3 of 214). The response point is the figure that moves most "
-    "between draws of one recipe, and its tuning documents do not show these false "
-    "positives.",
+    "Instructions planted in documents: the response point is the figure that moves most "
+    "between builds (0.81, 0.69, 0.81 in the last three). This build's, chosen on response "
+    "tuning documents that now include hard benign ones, leaves 4 of 214 benign tool outputs "
+    "and long documents not allowed (1.9%) and catches 181 of 205 planted instructions "
+    "(0.883; 188 at the draw before's 0.69) and 40 of raginject's 59 poisoned documents (47 "
+    "before): fewer false alarms bought with some recall.",
 ]
 
 

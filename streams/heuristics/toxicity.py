@@ -332,7 +332,7 @@ _TECHNICAL_NOUNS = (
     r"shells?|kernels?|deployments?|stacks?|environments?|buckets?|volumes?|disks?|partitions?|"
     r"indexe?s?|schemas?|commits?|requests?|tunnels?|sockets?|listeners?|cron ?jobs?|timers?|"
     r"consumers?|producers?|brokers?|topics?|dockers?|images?|networks?|firewalls?|websites?|"
-    r"sites?|pipelines?|runners?|agents?|bots?|engines?|instance)"
+    r"sites?|pipelines?|runners?|agents?|bots?|engines?)"
 )
 _SOMEONE = (
     r"(?:admins?|administrators?|owners?|guys?|team|teams|people|staff|operators?|engineers?|"

@@ -384,8 +384,9 @@ class ScannerSet:
         heuristic: _Lazy,
         scanners: ScannersSettings,
     ) -> list[ScanResult]:
-        """The threshold each text is judged by: responses have their own, and a short everyday
-        turn ("ok", "continue") needs pattern evidence or a very confident model to be flagged.
+        """The threshold each text is judged by: responses have their own, a short everyday
+        turn ("ok", "continue") needs pattern evidence or a very confident model to be flagged,
+        and so does an operator's command for toxicity ("kill the process on port 8080").
 
         The response threshold is the model's operating point on documents (read sentence by
         sentence, where every window is another chance of a stray high score); pattern evidence
@@ -428,14 +429,18 @@ class ScannerSet:
                         f"short text ({words} words): model score {result.risk:.2f} >= "
                         f"{threshold:.2f}"
                     )
+            bar = scanners.toxicity.technical_text_threshold
             if (
                 name == "toxicity"
                 and result.risk >= threshold
+                and bar > threshold
                 and result.method in ("ml", "cache")
                 and not result.matched
+                and (command := technical_command(texts[i])) is not None
+                and not heuristic[name][i].matched  # last: in ml mode this runs the patterns
             ):
-                bar = scanners.toxicity.technical_text_threshold
-                threshold, reason = _technical(texts[i], threshold, bar, heuristic, i, reason)
+                threshold = bar
+                reason = f"operator's command '{command}': model score >= {bar:.2f}"
             flagged = result.risk >= threshold
             label = positive if flagged else negative
             own = threshold if threshold != options.threshold else None
@@ -635,19 +640,6 @@ class ScannerSet:
             windows=scores.windows,
             span=(span[0], span[1]) if span else None,
         )
-
-
-def _technical(
-    text: str, threshold: float, bar: float, heuristic: _Lazy, i: int, reason: str | None
-) -> tuple[float, str | None]:
-    """The bar for a model-flagged toxic text that is an operator's command ("kill the process
-    on port 8080"): ``bar`` (``technical_text_threshold``) unless the patterns found abuse."""
-    if bar <= threshold:
-        return threshold, reason
-    command = technical_command(text)
-    if command is None or heuristic["toxicity"][i].matched:
-        return threshold, reason
-    return bar, f"operator's command '{command}': model score >= {bar:.2f}"
 
 
 _BINARY = {"prompt_injection": ("INJECTION", "SAFE"), "toxicity": ("TOXIC", "NON_TOXIC")}

@@ -629,6 +629,30 @@ TRIED = [
     "of 70 not allowed, developer prompts 15 -> 13 of 54, toxicity F1 0.970 -> 0.963, "
     "everyday strong words 0 -> 1 of 64 benign flagged and 27 -> 26 of 28 caught; benign "
     "security and sensitive prompts stayed at 13 of 430.",
+    "Written prompts (tried 2026-12-07, not kept; ops/tried/written_prompts.patch). The s-labs "
+    "validation errors of the shipped model (tuning data) were mostly short oblique requests "
+    "for the assistant's own instructions ('Structure parameters as a numbered list', a "
+    "function call whose result would be the prompt, a claimed authorisation) and first-person "
+    "technical statements. A writer who opened no repository file wrote 480 prompts for "
+    "training only (its brief quoted three of those validation errors as examples of the "
+    "style); 15 were dropped for sharing half their words with a tuning or held-out text "
+    "(s-labs validation and test included; those three among them), leaving 213 oblique "
+    "requests for the assistant's instructions (label 1) and 252 benign prompts in the attacks'"
+    " words: requirements of one's own systems, security research questions, work on one's own "
+    "app's system prompt, operations and configuration, questions about the assistant (label "
+    "0). The shipped model missed 36 of the 220 attacks and did not allow 37 of the 260 benign "
+    "ones (23 of 55 about one's own system prompt). Rule 10, written before the build: rule "
+    "9c's bars; developer tuning prompts at most 5 of 40 benign not allowed with 15 of 15 "
+    "caught (shipped: 8 of 40); s-labs validation errors at most 55 through the worker "
+    "(shipped: 63); application tuning prompts at most 16 of 40 with 14 of 15 caught (shipped: "
+    "16 of 40); the model-dependent tests passing. The build (75,573 training texts, 3,743 s on"
+    " a slow AVX2 machine) reached prompt validation F1 0.9649 (point 0.42), response tuning F1"
+    " 0.7896 (point 0.86), toxicity tuning F1 0.9258 (point 0.84), 56 of 2,648 benign tuning "
+    "prompts not allowed and 2,046 of 2,147 caught, the probe 0 of 25 and 8 of 8, s-labs "
+    "validation errors 53 (19 benign not allowed, 34 attacks missed), developer tuning prompts "
+    "6 of 40 and 15 of 15, application tuning prompts 17 of 40 and 15 of 15. It missed two bars"
+    " (developer 6 against 5, application 17 against 16) and does not ship; its tests and held-"
+    "out figures were not run.",
 ]
 
 HELDOUT_USE = [

@@ -672,7 +672,7 @@ TRIED = [
     "does not ship. Still blocked: benign developers' questions in the attacks' words (a "
     "middleware that rejects requests without a token, labelling an eval set that holds "
     "'ignore previous instructions', dropping earlier messages to save tokens).",
-    "Developers' prompts (tried 2026-12-08, waiting; ops/tried/prompt_families.patch, recipe "
+    "Developers' prompts (tried 2026-12-08, not kept; ops/tried/prompt_families.patch, recipe "
     "7008695530d04e3b). The application prompts' recipe (360 of them: 3 more dropped for "
     "sharing 40% of their words with a held-out text) plus 329 developers' and security "
     "engineers' prompts by another writer who opened no repository file: 220 benign (code for "
@@ -688,9 +688,11 @@ TRIED = [
     "allowed and 2,053 of 2,147 caught, the probe 1 of 25 and 8 of 8, s-labs validation errors "
     "55 (21 benign not allowed, 34 attacks missed; the bar exactly), developer tuning prompts 5 "
     "of 40 and 15 of 15, application tuning prompts 12 of 40 and 15 of 15: every tuning bar met. "
-    "It ended too late on 2026-12-08 for its tests, held-out figures and a fresh-clone CI in "
-    "the same session, so it waits, with its training weights kept on the machine that built "
-    "it, for the rule's last bar (the model-dependent tests) and its held-out figures.",
+    "The model-dependent tests then failed twice of 69: the insult 'Honestly you are the "
+    "dumbest assistant I have ever used.' was blocked without its toxicity flag, and a benign "
+    "notice pasted into a prompt was allowed even when read as a prompt (the test of the "
+    "document reading wants it blocked there). By rule 12 it does not ship; its held-out "
+    "figures were not run. The patch stays in ops/tried.",
 ]
 
 HELDOUT_USE = [
